@@ -1,0 +1,170 @@
+// Package backends holds the data types and sentinel errors shared by the
+// queue and result-store implementations (memory/, redisstreams/, kafka/,
+// results in memory/ and redisstreams/) and by their users, the router and the
+// worker pool. Each user declares the small interface it needs; Queue and
+// ResultStore below are the wide forms that wiring and the conformance suite
+// (backendtest/) use.
+package backends
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with context; callers test with errors.Is.
+var (
+	// ErrFull: the queue is at its max_depth; the submit is refused (503 + Retry-After).
+	ErrFull = errors.New("queue full")
+	// ErrUnavailable: the backend cannot be reached; nothing was stored (503).
+	ErrUnavailable = errors.New("backend unavailable")
+	// ErrNotFound: no such job or result.
+	ErrNotFound = errors.New("not found")
+	// ErrExpired: the result existed and its retention has passed (410).
+	ErrExpired = errors.New("expired")
+	// ErrClosed: the queue or store was closed.
+	ErrClosed = errors.New("closed")
+	// ErrLeaseLost: the delivery is no longer held by this consumer (its lease
+	// expired and another consumer took it); its ack or nack is refused.
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrConflict: an idempotency key was reused with a different request.
+	ErrConflict = errors.New("conflict")
+)
+
+// Header is one HTTP header field.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Job is one accepted request waiting to be replayed against an endpoint. A Job
+// owns all its memory (nothing points into a fasthttp buffer). It is not
+// modified after Enqueue.
+type Job struct {
+	ID        string    // 32 lowercase hex characters, 128 random bits
+	Route     string    // route name; "" for the submit API
+	Endpoint  string    // endpoint name the job is sent to
+	Queue     string    // queue name
+	Method    string    // HTTP method
+	Path      string    // request path, without query
+	Query     string    // raw query string, without '?'
+	Headers   []Header  // end-to-end request headers to replay (no hop-by-hop, no client credentials)
+	Body      []byte    // raw request body
+	Principal string    // who submitted it (a digest of the client credential, never the credential); "" when anonymous
+	Key       string    // ordering/partition key; "" for none
+	CreatedAt time.Time // when the job was accepted
+}
+
+// Delivery is a job handed to one consumer, with the receipt needed to ack,
+// nack or extend it. A Delivery is used by one goroutine at a time.
+type Delivery struct {
+	Job *Job
+	// Attempt is the 1-based number of this delivery: 1 the first time, 2 after
+	// one nack or one lease expiry, and so on.
+	Attempt int
+	// Receipt identifies the delivery to the backend (a stream entry id, an
+	// offset); opaque to callers.
+	Receipt string
+	// LeaseUntil is when the job is handed to another consumer unless extended.
+	LeaseUntil time.Time
+}
+
+// Stats describes a queue's backlog.
+type Stats struct {
+	Depth       int64         // jobs accepted and not yet acknowledged (waiting, leased and delayed)
+	Pending     int64         // of those, currently leased to a consumer
+	Delayed     int64         // of those, waiting for a retry delay
+	OldestAge   time.Duration // age of the oldest unacknowledged job; 0 when empty
+	DeadLetters int64         // entries in the dead-letter queue
+}
+
+// DeadLetter is an entry in a dead-letter queue.
+type DeadLetter struct {
+	Job      *Job
+	Reason   string
+	Attempts int
+	At       time.Time
+	// LastStatus and LastBody are the last upstream answer, when there was one.
+	LastStatus int
+	LastBody   []byte
+}
+
+// Queue is the wide interface of a queue backend, for wiring and the
+// conformance suite. All methods are safe for concurrent use.
+type Queue interface {
+	// Enqueue stores the job durably (as durable as the backend is) before it
+	// returns nil. ErrFull above max depth, ErrUnavailable when the backend
+	// cannot be reached.
+	Enqueue(ctx context.Context, job *Job) error
+	// Receive waits until at least one job is available, up to max jobs, or
+	// until ctx is done or a backend-chosen poll interval (≤ 1s) passes, in
+	// which case it returns no deliveries and a nil error. Each delivery is
+	// leased to consumer until Delivery.LeaseUntil.
+	Receive(ctx context.Context, consumer string, max int) ([]*Delivery, error)
+	// Ack finishes a delivery: the job is never delivered again.
+	Ack(ctx context.Context, d *Delivery) error
+	// Nack returns the job to the queue to be delivered again after delay.
+	Nack(ctx context.Context, d *Delivery, delay time.Duration) error
+	// Extend pushes the delivery's lease to now+lease and updates LeaseUntil.
+	Extend(ctx context.Context, d *Delivery, lease time.Duration) error
+	// DeadLetter copies the job with the reason to the dead-letter queue and acks it.
+	DeadLetter(ctx context.Context, d *Delivery, dl DeadLetter) error
+	// Stats reports the backlog.
+	Stats(ctx context.Context) (Stats, error)
+	// Close releases the backend's resources. Deliveries not acked are
+	// delivered again (to this or another process) after their lease.
+	Close() error
+}
+
+// Status is the state of a job as clients see it.
+type Status string
+
+const (
+	StatusPending    Status = "pending"
+	StatusProcessing Status = "processing"
+	StatusCompleted  Status = "completed"
+	StatusFailed     Status = "failed"
+)
+
+// Result is the status and, once finished, the outcome of a job. It is written
+// as a whole (one hash per job in Redis), so a reader never sees a completed
+// status without its response.
+type Result struct {
+	ID          string
+	Route       string
+	Principal   string // copied from the job; only this principal may read it
+	Status      Status
+	Attempts    int
+	SubmittedAt time.Time
+	StartedAt   time.Time // first time a worker took it; zero while pending
+	UpdatedAt   time.Time
+	CompletedAt time.Time // zero until completed or failed
+	Error       string    // for failed jobs: why
+	// The app's answer, verbatim, for completed jobs (and the last answer for
+	// failed ones when there was one).
+	StatusCode int
+	Headers    []Header
+	Body       []byte
+}
+
+// ResultStore is the wide interface of a result store. All methods are safe for
+// concurrent use.
+type ResultStore interface {
+	// Create records a new pending job. It must not expire before the job
+	// finishes (pending records are kept at least as long as jobs may wait).
+	Create(ctx context.Context, r *Result) error
+	// Update replaces the record of r.ID atomically. When r.Status is completed
+	// or failed the record expires ttl after r.CompletedAt and a tombstone
+	// remains so that Get answers ErrExpired rather than ErrNotFound.
+	Update(ctx context.Context, r *Result, ttl time.Duration) error
+	// Get returns the record, ErrNotFound, or ErrExpired.
+	Get(ctx context.Context, id string) (*Result, error)
+	// Delete removes a record (used when an enqueue failed after Create).
+	Delete(ctx context.Context, id string) error
+	// Reserve binds an idempotency key (already scoped by route and principal
+	// by the caller) to a job id and a digest of the request, for ttl. When the
+	// key is already bound it returns the existing id and digest and does not
+	// change them; otherwise it returns id and digest unchanged.
+	Reserve(ctx context.Context, key, id, digest string, ttl time.Duration) (boundID, boundDigest string, err error)
+	Close() error
+}
