@@ -1,0 +1,20 @@
+# syntax=docker/dockerfile:1
+# Build a static openhqm binary, then ship it alone in a distroless, non-root image.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+ARG COMMIT=unknown
+RUN CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
+      -o /out/openhqm ./cmd/openhqm
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/openhqm /usr/local/bin/openhqm
+COPY examples/quickstart.hcl /etc/openhqm/openhqm.hcl
+USER 65532:65532
+EXPOSE 8000 9090
+ENTRYPOINT ["/usr/local/bin/openhqm"]
+CMD ["serve", "-c", "/etc/openhqm"]

@@ -1,0 +1,50 @@
+# openhqm — build, run, test and benchmark.
+GO       ?= go
+BIN      ?= bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+FUZZTIME ?= 10s
+
+.PHONY: all build run test test-go test-deploy fuzz bench lint fmt generate clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/openhqm ./cmd/openhqm
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/legacyapp ./examples/legacyapp
+
+# run: the example legacy app on 127.0.0.1:8080 and openhqm in front of it on :8000,
+# with the quickstart configuration (memory queue, embedded worker: no Redis needed).
+run: build
+	@scripts/run.sh $(BIN)
+
+test: lint test-go test-deploy fuzz
+
+test-go:
+	$(GO) test -count=1 -timeout 10m ./...
+
+test-deploy:
+	cd deploy && $(GO) test -count=1 -timeout 5m ./...
+
+# A short fuzzing pass over every parser and matcher; the seeds also run in test-go.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./config
+
+bench: build
+	@bench/run.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+	$(GO) run ./cmd/openhqm fmt examples deploy/base
+
+generate:
+	$(GO) generate ./...
+
+clean:
+	rm -rf $(BIN)
