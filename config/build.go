@@ -1,0 +1,473 @@
+package config
+
+import (
+	"fmt"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// builder turns the merged raw tree into the model, collecting diagnostics.
+// It keeps building past errors (skipping the broken part) so one load
+// reports as many independent problems as possible.
+type builder struct {
+	mode   LoadMode
+	diags  hcl.Diagnostics
+	cfg    *Config
+	root   *rawRoot
+	rawEP  map[string]*rawEndpoint
+	rawQ   map[string]*rawQueue
+	rawRt  []*rawRoute // parallel to cfg.Routes
+	badRt  map[int]bool
+	subRaw *rawSubmitAPI
+}
+
+func (b *builder) errorf(subject *hcl.Range, summary, detail string, args ...any) {
+	b.diags = append(b.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: subject})
+}
+
+func (b *builder) warnf(subject *hcl.Range, summary, detail string, args ...any) {
+	b.diags = append(b.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: subject})
+}
+
+func (b *builder) build(root *rawRoot) *Config {
+	b.root = root
+	b.cfg = &Config{Endpoints: map[string]*Endpoint{}, Queues: map[string]*Queue{}}
+	b.rawEP = map[string]*rawEndpoint{}
+	b.rawQ = map[string]*rawQueue{}
+	b.badRt = map[int]bool{}
+	b.buildServer(root.Server)
+	for _, e := range root.Endpoints {
+		b.buildEndpoint(e)
+	}
+	for _, q := range root.Queues {
+		b.buildQueue(q)
+	}
+	b.buildResults(root.Results)
+	b.buildWorker(root.Worker)
+	b.buildTelemetry(root.Telemetry)
+	for _, r := range root.Routes {
+		b.buildRoute(r)
+	}
+	b.buildSubmitAPI(root.SubmitAPI)
+	b.check()
+	return b.cfg
+}
+
+// dur decodes an optional duration attribute, returning def when it is absent
+// or unusable.
+func (b *builder) dur(m *rawMeta, name, raw string, def time.Duration) (time.Duration, bool) {
+	if !m.known(name) {
+		return def, false
+	}
+	d, err := parseDuration(raw)
+	if err != nil {
+		b.errorf(m.valueAt(name), "Invalid duration", "The value of %s: %s.", name, err)
+		return def, false
+	}
+	return d, true
+}
+
+// positiveDur is dur for attributes that must be more than zero.
+func (b *builder) positiveDur(m *rawMeta, name, raw string, def time.Duration, summary string) time.Duration {
+	d, ok := b.dur(m, name, raw, def)
+	if ok && d <= 0 {
+		b.errorf(m.valueAt(name), summary, "%s must be more than zero, such as \"30s\".", name)
+		return def
+	}
+	return d
+}
+
+func (b *builder) listen(m *rawMeta, name, raw, def string) string {
+	if !m.known(name) {
+		return def
+	}
+	if err := parseListen(raw); err != nil {
+		b.errorf(m.valueAt(name), "Invalid listen address", "The value of %s: %s.", name, err)
+		return def
+	}
+	return raw
+}
+
+// atLeast checks an optional integer attribute against a lower bound.
+func (b *builder) atLeast(m *rawMeta, name string, v int64, min int64, def int64) int64 {
+	if !m.known(name) {
+		return def
+	}
+	if v < min {
+		b.errorf(m.valueAt(name), "Value out of range", "%s must be at least %d, got %d.", name, min, v)
+		return def
+	}
+	return v
+}
+
+// oneOf checks an enumerated string attribute.
+func (b *builder) oneOf(m *rawMeta, name, raw, def, summary string, allowed []string) string {
+	if !m.known(name) {
+		return def
+	}
+	if slices.Contains(allowed, raw) {
+		return raw
+	}
+	b.errorf(m.valueAt(name), summary, "%q is not a valid %s; use one of %s.%s", raw, name, quoteList(allowed), didYouMean(raw, allowed))
+	return ""
+}
+
+func (b *builder) buildServer(r *rawServer) {
+	s := &b.cfg.Server
+	if r == nil {
+		r = &rawServer{}
+	}
+	m := &r.rawMeta
+	s.Listen = b.listen(m, "listen", r.Listen, ":8000")
+	if m.known("admin_listen") && r.AdminListen != "" {
+		s.AdminListen = b.listen(m, "admin_listen", r.AdminListen, "")
+		if s.AdminListen != "" && s.AdminListen == s.Listen {
+			b.errorf(m.valueAt("admin_listen"), "Admin listener conflicts with listen", "admin_listen and listen are both %q; use another port for admin_listen, or leave it empty to serve admin paths on the main listener.", s.Listen)
+		}
+	}
+	s.MaxBodySize = 10 << 20
+	if m.known("max_body_size") {
+		n, err := parseSize(r.MaxBodySize)
+		switch {
+		case err != nil:
+			b.errorf(m.valueAt("max_body_size"), "Invalid size", "The value of max_body_size: %s.", err)
+		case n <= 0:
+			b.errorf(m.valueAt("max_body_size"), "Invalid size", "max_body_size must be more than zero, such as \"10MiB\".")
+		default:
+			s.MaxBodySize = n
+		}
+	}
+	s.ReadTimeout = b.positiveDur(m, "read_timeout", r.ReadTimeout, 30*time.Second, "Invalid timeout")
+	s.WriteTimeout, _ = b.dur(m, "write_timeout", r.WriteTimeout, 0)
+	s.IdleTimeout, _ = b.dur(m, "idle_timeout", r.IdleTimeout, 90*time.Second)
+}
+
+func (b *builder) buildEndpoint(r *rawEndpoint) {
+	m := &r.rawMeta
+	if first, dup := b.rawEP[r.Name]; dup {
+		b.errorf(m.def(), "Duplicate endpoint", "An endpoint named %q is already defined at %s; rename one of them.", r.Name, where(first.defRange))
+		return
+	}
+	b.rawEP[r.Name] = r
+	e := &Endpoint{Name: r.Name, Range: r.defRange}
+	b.cfg.Endpoints[r.Name] = e
+	if m.known("url") {
+		u, err := parseHTTPURL(r.URL)
+		if err != nil {
+			b.errorf(m.valueAt("url"), "Invalid URL", "The endpoint url %s.", strings.TrimPrefix(err.Error(), fmt.Sprintf("%q ", r.URL)))
+		}
+		e.URL = u
+	}
+	e.Timeout = b.positiveDur(m, "timeout", r.Timeout, 30*time.Second, "Invalid timeout")
+	e.MaxConcurrency = int(b.atLeast(m, "max_concurrency", int64(r.MaxConcurrency), 0, 0))
+	e.MaxPending = int(b.atLeast(m, "max_pending", int64(r.MaxPending), 0, int64(4*e.MaxConcurrency)))
+	e.Headers = b.headers(m, "headers", r.Headers, true)
+	e.Auth = b.buildAuth(r.Auth)
+}
+
+// headers validates a static header map and returns it sorted by canonical name.
+func (b *builder) headers(m *rawMeta, attr string, h map[string]string, warnHop bool) []Header {
+	if !m.known(attr) {
+		return nil
+	}
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	seen := map[string]string{}
+	var out []Header
+	for _, k := range keys {
+		v := h[k]
+		if !isToken(k) {
+			b.errorf(m.keyAt(attr, k), "Invalid header name", "%q is not a valid header name; use letters, digits and - only, such as \"X-Service\".", k)
+			continue
+		}
+		if !validHeaderValue(v) {
+			b.errorf(m.keyAt(attr, k), "Invalid header value", "The value of header %q contains a control character (such as a newline); remove it.", k)
+			continue
+		}
+		c := textproto.CanonicalMIMEHeaderKey(k)
+		if prev, ok := seen[c]; ok {
+			b.errorf(m.keyAt(attr, k), "Duplicate header", "Header names are case-insensitive: %q and %q are the same header; keep one.", prev, k)
+			continue
+		}
+		seen[c] = k
+		if warnHop && (hopByHop[c] || c == "Host" || c == "Content-Length") {
+			b.warnf(m.keyAt(attr, k), "Header is managed by the proxy", "%q is set or stripped by openhqm on every request, so this value is ignored; remove it.", k)
+			continue
+		}
+		out = append(out, Header{Name: c, Value: v})
+	}
+	return out
+}
+
+var authTypes = []string{"bearer", "api_key", "basic", "header", "none"}
+
+func (b *builder) buildAuth(r *rawAuth) Auth {
+	if r == nil {
+		return Auth{Type: AuthNone}
+	}
+	m := &r.rawMeta
+	t := b.oneOf(m, "type", r.Type, "", "Invalid auth type", authTypes)
+	a := Auth{Type: AuthType(t), Token: r.Token, Header: r.Header, Username: r.Username, Password: r.Password}
+	var need []string
+	switch a.Type {
+	case AuthBearer:
+		need = []string{"token"}
+	case AuthAPIKey:
+		need = []string{"token"}
+		if a.Header == "" {
+			a.Header = "X-API-Key"
+		}
+	case AuthBasic:
+		need = []string{"username", "password"}
+	case AuthHeader:
+		need = []string{"header", "token"}
+	case AuthNone:
+	default:
+		return a
+	}
+	uses := map[AuthType][]string{AuthBearer: {"token"}, AuthAPIKey: {"token", "header"}, AuthBasic: {"username", "password"}, AuthHeader: {"header", "token"}}
+	for _, n := range need {
+		if !m.has(n) {
+			b.errorf(m.def(), "Incomplete auth block", "An auth block of type %q needs %s = ...; add it (env() or file() keep secrets out of the file).", t, n)
+		} else if m.known(n) && authField(&a, n) == "" && n != "password" {
+			b.errorf(m.at(n), "Empty credential", "%s is empty; an auth block of type %q needs a value.", n, t)
+		}
+	}
+	for _, n := range []string{"token", "header", "username", "password"} {
+		if m.has(n) && !slices.Contains(uses[a.Type], n) {
+			b.warnf(m.at(n), "Unused attribute", "%s has no effect with type = %q; remove it or change the type.", n, t)
+		}
+	}
+	if m.known("header") && slices.Contains(uses[a.Type], "header") && !isToken(a.Header) {
+		b.errorf(m.valueAt("header"), "Invalid header name", "%q is not a valid header name.", a.Header)
+	}
+	if m.known("header") {
+		a.Header = textproto.CanonicalMIMEHeaderKey(a.Header)
+	}
+	if a.Type == AuthNone {
+		return Auth{Type: AuthNone}
+	}
+	return a
+}
+
+func authField(a *Auth, n string) string {
+	switch n {
+	case "token":
+		return a.Token
+	case "header":
+		return a.Header
+	case "username":
+		return a.Username
+	case "password":
+		return a.Password
+	}
+	return ""
+}
+
+var queueBackends = []string{"memory", "redis", "kafka"}
+
+func (b *builder) buildQueue(r *rawQueue) {
+	m := &r.rawMeta
+	if first, dup := b.rawQ[r.Name]; dup {
+		b.errorf(m.def(), "Duplicate queue", "A queue named %q is already defined at %s; rename one of them.", r.Name, where(first.defRange))
+		return
+	}
+	b.rawQ[r.Name] = r
+	q := &Queue{Name: r.Name, Range: r.defRange}
+	b.cfg.Queues[r.Name] = q
+	q.Backend = QueueBackend(b.oneOf(m, "backend", r.Backend, "memory", "Invalid queue backend", queueBackends))
+	q.MaxDepth = b.atLeast(m, "max_depth", r.MaxDepth, 1, 100000)
+	q.Lease, _ = b.dur(m, "lease", r.Lease, 60*time.Second)
+	if q.Lease < time.Second {
+		b.errorf(m.valueAt("lease"), "Invalid lease", "lease must be at least 1s: a shorter lease redelivers jobs that are still being processed.")
+		q.Lease = 60 * time.Second
+	}
+	q.DeadLetterMax = b.atLeast(m, "dead_letter_max", r.DeadLetterMax, 1, 10000)
+	base := r.Name
+	b.blockFor(m, "redis", r.Redis != nil, q.Backend == BackendRedis, string(q.Backend))
+	b.blockFor(m, "kafka", r.Kafka != nil, q.Backend == BackendKafka, string(q.Backend))
+	switch {
+	case q.Backend == BackendRedis && r.Redis != nil:
+		q.Redis = b.buildRedisQueue(r.Redis)
+		base = q.Redis.Stream
+	case q.Backend == BackendKafka && r.Kafka != nil:
+		q.Kafka = b.buildKafka(r.Kafka)
+		base = q.Kafka.Topic
+	}
+	q.DeadLetter = base + "-dlq"
+	if m.known("dead_letter") {
+		if r.DeadLetter == "" {
+			b.errorf(m.valueAt("dead_letter"), "Empty name", "dead_letter is empty; name the dead-letter stream or topic, or remove the attribute for the default %q.", q.DeadLetter)
+		} else {
+			q.DeadLetter = r.DeadLetter
+		}
+	}
+}
+
+// blockFor checks that a backend's settings block is present exactly when the
+// backend is selected.
+func (b *builder) blockFor(m *rawMeta, block string, present, selected bool, backend string) {
+	switch {
+	case selected && !present:
+		b.errorf(m.at("backend"), fmt.Sprintf("Missing %s block", block), "backend = %q needs a %s { ... } block with its connection settings.", block, block)
+	case present && !selected && backend != "":
+		r := m.blocks[block][0].DefRange
+		b.errorf(&r, fmt.Sprintf("Unexpected %s block", block), "This %s block has no effect with backend = %q; set backend = %q or remove the block.", block, backend, block)
+	}
+}
+
+func (b *builder) redisURL(m *rawMeta, raw string) {
+	if m.known("url") {
+		if err := parseRedisURL(raw); err != nil {
+			b.errorf(m.valueAt("url"), "Invalid URL", "The Redis url %s.", strings.TrimPrefix(err.Error(), fmt.Sprintf("%q ", raw)))
+		}
+	}
+}
+
+func (b *builder) name(m *rawMeta, attr, raw, def string) string {
+	if !m.known(attr) {
+		return def
+	}
+	if strings.TrimSpace(raw) == "" {
+		b.errorf(m.valueAt(attr), "Empty name", "%s is empty; give a name or remove the attribute for the default %q.", attr, def)
+		return def
+	}
+	return raw
+}
+
+func (b *builder) buildRedisQueue(r *rawRedisQueue) *RedisQueue {
+	m := &r.rawMeta
+	b.redisURL(m, r.URL)
+	return &RedisQueue{URL: r.URL, Stream: b.name(m, "stream", r.Stream, "openhqm-requests"), Group: b.name(m, "group", r.Group, "openhqm-workers")}
+}
+
+var kafkaVersion = regexp.MustCompile(`^\d+\.\d+\.\d+(\.\d+)?$`)
+
+func (b *builder) buildKafka(r *rawKafka) *KafkaQueue {
+	m := &r.rawMeta
+	k := &KafkaQueue{Brokers: r.Brokers, Version: r.Version}
+	if m.known("brokers") {
+		if len(r.Brokers) == 0 {
+			b.errorf(m.valueAt("brokers"), "Missing brokers", "brokers is empty; list at least one bootstrap broker as \"host:port\".")
+		}
+		for i, br := range r.Brokers {
+			if err := parseHostPort(br); err != nil {
+				b.errorf(m.elemAt("brokers", i), "Invalid broker address", "%s.", err)
+			}
+		}
+	}
+	k.Topic = b.name(m, "topic", r.Topic, "openhqm-requests")
+	k.Group = b.name(m, "group", r.Group, "openhqm-workers")
+	k.RetryTopic = b.name(m, "retry_topic", r.RetryTopic, k.Topic+"-retry")
+	if k.RetryTopic == k.Topic {
+		b.errorf(m.valueAt("retry_topic"), "Retry topic equals topic", "retry_topic must differ from topic, or retried jobs are consumed as new ones immediately.")
+	}
+	if m.known("version") && !kafkaVersion.MatchString(r.Version) {
+		b.errorf(m.valueAt("version"), "Invalid Kafka version", "%q is not a Kafka version; write it as \"3.6.0\".", r.Version)
+	}
+	if m.known("key_header") {
+		if !isToken(r.KeyHeader) {
+			b.errorf(m.valueAt("key_header"), "Invalid header name", "%q is not a valid header name.", r.KeyHeader)
+		}
+		k.KeyHeader = textproto.CanonicalMIMEHeaderKey(r.KeyHeader)
+	}
+	if t := r.TLS; t != nil {
+		tm := &t.rawMeta
+		k.TLS = &TLS{CAFile: b.tlsFile(tm, "ca_file", t.CAFile), CertFile: b.tlsFile(tm, "cert_file", t.CertFile), KeyFile: b.tlsFile(tm, "key_file", t.KeyFile), InsecureSkipVerify: t.InsecureSkipVerify}
+		if tm.has("cert_file") != tm.has("key_file") {
+			b.errorf(tm.def(), "Incomplete client certificate", "cert_file and key_file go together; set both or neither.")
+		}
+	}
+	if s := r.SASL; s != nil {
+		sm := &s.rawMeta
+		mech := b.oneOf(sm, "mechanism", s.Mechanism, "", "Invalid SASL mechanism", []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
+		k.SASL = &SASL{Mechanism: mech, Username: s.Username, Password: s.Password}
+		if sm.known("username") && s.Username == "" {
+			b.errorf(sm.at("username"), "Empty credential", "username is empty; SASL needs a user name.")
+		}
+	}
+	return k
+}
+
+// tlsFile resolves a TLS file against the configuration file's directory and
+// reports a missing one like a missing file() (a warning when validating).
+func (b *builder) tlsFile(m *rawMeta, attr, p string) string {
+	if !m.known(attr) || p == "" {
+		return ""
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(m.attrs[attr].Range.Filename), p)
+	}
+	if _, err := os.Stat(p); err != nil {
+		sev := hcl.DiagWarning
+		if b.mode == ModeRuntime {
+			sev = hcl.DiagError
+		}
+		b.diags = append(b.diags, &hcl.Diagnostic{Severity: sev, Summary: "Missing file", Detail: fmt.Sprintf("The file %q does not exist; mount it there or fix the path.", p), Subject: m.at(attr)})
+	}
+	return p
+}
+
+func (b *builder) buildResults(r *rawResults) {
+	res := &b.cfg.Results
+	if r == nil {
+		r = &rawResults{}
+	}
+	m := &r.rawMeta
+	res.Backend = QueueBackend(b.oneOf(m, "backend", r.Backend, "memory", "Invalid results backend", []string{"memory", "redis"}))
+	b.blockFor(m, "redis", r.Redis != nil, res.Backend == BackendRedis, string(res.Backend))
+	if res.Backend == BackendRedis && r.Redis != nil {
+		b.redisURL(&r.Redis.rawMeta, r.Redis.URL)
+		res.RedisURL = r.Redis.URL
+	}
+	res.TTL = b.positiveDur(m, "ttl", r.TTL, time.Hour, "Invalid ttl")
+	res.MaxEntries = int(b.atLeast(m, "max_entries", int64(r.MaxEntries), 1, 100000))
+	res.Prefix = "openhqm:"
+	if m.known("prefix") {
+		res.Prefix = r.Prefix
+	}
+}
+
+func (b *builder) buildWorker(r *rawWorker) {
+	w := &b.cfg.Worker
+	if r == nil {
+		r = &rawWorker{}
+	}
+	m := &r.rawMeta
+	w.Embedded = !m.has("embedded") || r.Embedded
+	w.Concurrency = int(b.atLeast(m, "concurrency", int64(r.Concurrency), 1, 16))
+	w.BatchSize = int(b.atLeast(m, "batch_size", int64(r.BatchSize), 1, 10))
+	w.Drain, _ = b.dur(m, "drain", r.Drain, 30*time.Second)
+	w.Listen = b.listen(m, "listen", r.Listen, ":9090")
+	w.Queues = r.Queues
+}
+
+func (b *builder) buildTelemetry(r *rawTelemetry) {
+	t := &b.cfg.Telemetry
+	if r == nil {
+		r = &rawTelemetry{}
+	}
+	m := &r.rawMeta
+	t.LogLevel = b.oneOf(m, "log_level", r.LogLevel, "info", "Invalid log level", []string{"debug", "info", "warn", "error"})
+	t.LogFormat = b.oneOf(m, "log_format", r.LogFormat, "json", "Invalid log format", []string{"json", "text"})
+	t.Metrics = !m.has("metrics") || r.Metrics
+}
+
+func (b *builder) buildSubmitAPI(r *rawSubmitAPI) {
+	if r == nil {
+		return
+	}
+	b.subRaw = r
+	b.cfg.SubmitAPI = &SubmitAPI{Endpoint: r.Endpoint, Queue: r.Queue, Retry: b.buildRetry(r.Retry), ClientAuth: b.buildClientAuth(r.ClientAuth)}
+}

@@ -1,0 +1,280 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// check runs the checks that look across blocks: references, queue use,
+// timeouts against leases, and route overlaps.
+func (b *builder) check() {
+	epNames := sortedNames(b.cfg.Endpoints)
+	qNames := sortedNames(b.cfg.Queues)
+	for i, rt := range b.cfg.Routes {
+		r := b.rawRt[i]
+		m := &r.rawMeta
+		if m.known("endpoint") {
+			b.ref(m, "endpoint", rt.Endpoint, "endpoint", epNames)
+		}
+		if m.known("queue") {
+			b.ref(m, "queue", rt.Queue, "queue", qNames)
+		}
+		if rt.Mode == ModeAsync || rt.Mode == ModeAuto {
+			if !m.has("queue") {
+				b.errorf(m.def(), "Missing queue", "A route with mode = %q turns requests into jobs and needs queue = \"<name>\"%s.", rt.Mode, queueHint(qNames))
+			} else {
+				b.queueUse(m.at("queue"), rt.Queue, fmt.Sprintf("route %q", rt.Name))
+				b.leaseCheck(rt, r)
+			}
+		}
+		if rt.Timeout == 0 {
+			if ep := b.cfg.Endpoints[rt.Endpoint]; ep != nil {
+				rt.Timeout = ep.Timeout
+			}
+		}
+	}
+	if s := b.subRaw; s != nil {
+		m := &s.rawMeta
+		if m.known("endpoint") {
+			b.ref(m, "endpoint", s.Endpoint, "endpoint", epNames)
+		}
+		if m.known("queue") && b.ref(m, "queue", s.Queue, "queue", qNames) {
+			b.queueUse(m.at("queue"), s.Queue, "submit_api")
+		}
+	}
+	if w := b.root.Worker; w != nil && w.known("queues") {
+		for i, q := range w.Queues {
+			if !b.refAt(w.elemAt("queues", i), q, "queue", qNames) {
+				continue
+			} else if !b.cfg.Worker.Embedded && b.cfg.Queues[q].Backend == BackendMemory {
+				b.errorf(w.elemAt("queues", i), "Memory queue with a separate worker", "Queue %q is in memory, but worker.embedded = false means jobs are consumed by a separate openhqm worker process that cannot see this process's memory. Use a redis or kafka queue, or set embedded = true.", q)
+			}
+		}
+	}
+	b.checkOverlaps()
+	b.checkReserved()
+}
+
+func queueHint(names []string) string {
+	if len(names) == 0 {
+		return ", but no queue block is defined; add one such as queue \"jobs\" { backend = \"memory\" }"
+	}
+	return " (defined: " + quoteList(names) + ")"
+}
+
+func sortedNames[T any](m map[string]T) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ref checks a reference to a named block and reports whether it resolves.
+func (b *builder) ref(m *rawMeta, attr, name, kind string, names []string) bool {
+	return b.refAt(m.valueAt(attr), name, kind, names)
+}
+
+func (b *builder) refAt(at *hcl.Range, name, kind string, names []string) bool {
+	if slices.Contains(names, name) {
+		return true
+	}
+	hint := didYouMean(name, names)
+	if hint == "" && len(names) > 0 {
+		hint = " Defined: " + quoteList(names) + "."
+	} else if len(names) == 0 {
+		hint = fmt.Sprintf(" Define it with a %s %q { ... } block.", kind, name)
+	}
+	b.errorf(at, "Unknown "+kind, "No %s named %q is defined.%s", kind, name, hint)
+	return false
+}
+
+// queueUse reports a memory queue written to by serve but consumed by a
+// separate worker process.
+func (b *builder) queueUse(at *hcl.Range, name, user string) {
+	q := b.cfg.Queues[name]
+	if q == nil || q.Backend != BackendMemory || b.cfg.Worker.Embedded {
+		return
+	}
+	b.errorf(at, "Memory queue with a separate worker", "%s writes to queue %q, which is in memory, but worker.embedded = false means a separate openhqm worker process consumes jobs and it cannot see this process's memory. Use a redis or kafka queue, or set worker.embedded = true.", user, name)
+}
+
+// leaseCheck reports a route whose requests may outlive its queue's lease: the
+// job would be redelivered to another worker while the first still runs it.
+func (b *builder) leaseCheck(rt *Route, r *rawRoute) {
+	q := b.cfg.Queues[rt.Queue]
+	ep := b.cfg.Endpoints[rt.Endpoint]
+	if q == nil {
+		return
+	}
+	timeout, at, from := rt.Timeout, r.at("timeout"), "route timeout"
+	if timeout == 0 {
+		if ep == nil {
+			return
+		}
+		timeout, from = ep.Timeout, fmt.Sprintf("timeout of endpoint %q", ep.Name)
+		if re := b.rawEP[ep.Name]; re != nil && re.has("timeout") {
+			at = re.at("timeout")
+		} else if rq := b.rawQ[q.Name]; rq != nil && rq.has("lease") {
+			at, from = rq.at("lease"), fmt.Sprintf("default timeout of endpoint %q", ep.Name)
+		} else {
+			at = r.def()
+		}
+	}
+	if timeout > q.Lease {
+		b.errorf(at, "Timeout longer than lease", "The %s (%s) of route %q is longer than the lease of queue %q (%s): a job still running would be redelivered to another worker and run twice. Raise the queue's lease above the timeout, or shorten the timeout.", from, timeout, rt.Name, q.Name, q.Lease)
+	}
+}
+
+// pathKey identifies a route's path condition: two routes with the same key
+// select the same paths.
+func pathKey(m *Match) string {
+	switch pathKind(m) {
+	case kindExact:
+		return "=" + m.Path
+	case kindTemplate:
+		var sb strings.Builder
+		sb.WriteString("T")
+		for _, s := range m.PathSegments {
+			sb.WriteByte('/')
+			if s.Param != "" {
+				sb.WriteString("{}")
+			} else {
+				sb.WriteString(s.Literal)
+			}
+		}
+		return sb.String()
+	case kindPrefix:
+		return "P" + strings.TrimSuffix(m.PathPrefix, "/")
+	}
+	return "*"
+}
+
+// covers reports whether every request b matches is also matched by a,
+// given that both have the same path condition.
+func covers(a, b *Match) bool {
+	if len(a.Methods) > 0 && (len(b.Methods) == 0 || !subset(b.Methods, a.Methods)) {
+		return false
+	}
+	if len(a.Hosts) > 0 && (len(b.Hosts) == 0 || !subset(b.Hosts, a.Hosts)) {
+		return false
+	}
+	for _, ha := range a.Headers {
+		if !slices.ContainsFunc(b.Headers, func(hb HeaderMatch) bool {
+			return hb.Name == ha.Name && hb.Value == ha.Value && (hb.Regex == nil) == (ha.Regex == nil)
+		}) {
+			return false
+		}
+	}
+	if a.JQ != nil && (b.JQ == nil || b.JQ.Source != a.JQ.Source) {
+		return false
+	}
+	return true
+}
+
+func subset(xs, of []string) bool {
+	for _, x := range xs {
+		if !slices.Contains(of, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOverlaps reports routes that can never win: identical conditions are
+// an error, an earlier route (in precedence order) that takes every request
+// a later one would is a warning.
+func (b *builder) checkOverlaps() {
+	groups := map[string][]*Route{}
+	for _, rt := range Precedence(b.cfg.Routes) {
+		if b.badRt[rt.Index] {
+			continue
+		}
+		k := pathKey(&rt.Match)
+		groups[k] = append(groups[k], rt)
+	}
+	keys := sortedNames(groups)
+	for _, k := range keys {
+		g := groups[k]
+		for j := 1; j < len(g); j++ {
+			later := g[j]
+			for _, earlier := range g[:j] {
+				if !covers(&earlier.Match, &later.Match) {
+					continue
+				}
+				at := b.rawRt[later.Index].def()
+				if covers(&later.Match, &earlier.Match) {
+					b.errorf(at, "Routes match the same requests", "Route %q matches exactly the requests of route %q (%s), which comes first, so it can never be used. Remove one, or make their match blocks differ.", later.Name, earlier.Name, where(earlier.Range))
+				} else {
+					b.warnf(at, "Shadowed route", "Route %q is never used: route %q (%s) comes first in precedence and takes every request it would. Give this route a higher priority, or narrow the other one.", later.Name, earlier.Name, where(earlier.Range))
+				}
+				break
+			}
+		}
+	}
+}
+
+var adminReserved = []string{"/-", "/health", "/metrics"}
+var submitReserved = []string{"/api/v1/submit", "/api/v1/status", "/api/v1/response"}
+
+// checkReserved warns about routes whose paths are served by openhqm itself.
+func (b *builder) checkReserved() {
+	for _, rt := range b.cfg.Routes {
+		if b.badRt[rt.Index] {
+			continue
+		}
+		at := b.rawRt[rt.Index].Match.def()
+		if b.cfg.Server.AdminListen == "" {
+			if p := reservedHit(&rt.Match, adminReserved, true); p != "" {
+				b.warnf(at, "Route shadowed by a reserved path", "openhqm serves %s itself ahead of every route because server.admin_listen is empty, so route %q never sees those requests. Move the route, or set server.admin_listen to serve admin paths on another port.", p, rt.Name)
+			}
+		}
+		if b.cfg.SubmitAPI != nil {
+			if p := reservedHit(&rt.Match, submitReserved, false); p != "" {
+				b.warnf(at, "Route shadowed by a reserved path", "The submit_api block makes openhqm serve %s itself, so route %q never sees those requests. Move the route, or remove submit_api.", p, rt.Name)
+			}
+		}
+	}
+}
+
+// reservedHit returns the reserved path a route's path condition falls into,
+// or "". Only "/-" reserves its whole subtree besides the exact paths when
+// subtree is set; the submit paths reserve /submit exactly and /status/{id},
+// /response/{id} one level below.
+func reservedHit(m *Match, reserved []string, adminTree bool) string {
+	var p string
+	switch pathKind(m) {
+	case kindExact:
+		p = m.Path
+	case kindTemplate:
+		var lit []string
+		for _, s := range m.PathSegments {
+			if s.Param != "" {
+				lit = append(lit, "x")
+			} else {
+				lit = append(lit, s.Literal)
+			}
+		}
+		p = "/" + strings.Join(lit, "/")
+	case kindPrefix:
+		p = strings.TrimSuffix(m.PathPrefix, "/")
+	default:
+		return ""
+	}
+	for _, r := range reserved {
+		switch {
+		case adminTree && r == "/-" && (p == r || strings.HasPrefix(p, "/-/")):
+			return "/-/"
+		case p == r:
+			return r
+		case !adminTree && r != "/api/v1/submit" && strings.HasPrefix(p, r+"/"):
+			return r + "/{id}"
+		}
+	}
+	return ""
+}

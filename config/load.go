@@ -1,0 +1,233 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// LoadMode says how strictly references to the environment are treated. (It
+// is not called Mode because Mode is a route's sync/async/auto mode.)
+type LoadMode int
+
+const (
+	// ModeRuntime is for serve and worker: a missing env() variable or file()
+	// is an error.
+	ModeRuntime LoadMode = iota
+	// ModeValidate is for validate: a missing env() variable or file() is a
+	// warning (CI has no production secrets).
+	ModeValidate
+)
+
+// Options tune Load and Parse.
+type Options struct {
+	Mode      LoadMode
+	LookupEnv func(string) (string, bool) // nil: os.LookupEnv
+}
+
+// ErrNoConfigFiles is returned by Load for a directory without *.hcl or
+// *.hcl.json files.
+var ErrNoConfigFiles = errors.New("no *.hcl or *.hcl.json files")
+
+type source struct {
+	name string
+	src  []byte
+}
+
+// Load reads each path (a file, or a directory meaning every *.hcl and
+// *.hcl.json in it, sorted by name, merged). files maps file name to the
+// parsed file for rendering diagnostics (hcl.NewDiagnosticTextWriter). err is
+// only for I/O and usage problems (missing path, unreadable file, directory
+// with no configuration files); problems in content are diagnostics. cfg is
+// nil when diags.HasErrors(). Load is safe to call concurrently.
+func Load(paths []string, opts Options) (cfg *Config, files map[string]*hcl.File, diags hcl.Diagnostics, err error) {
+	if len(paths) == 0 {
+		return nil, nil, nil, errors.New("no configuration path given")
+	}
+	var srcs []source
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("read configuration: %w", err)
+		}
+		if !st.IsDir() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("read configuration: %w", err)
+			}
+			srcs = append(srcs, source{p, b})
+			continue
+		}
+		names, err := ConfigFiles(p)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, n := range names {
+			b, err := os.ReadFile(n)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("read configuration: %w", err)
+			}
+			srcs = append(srcs, source{n, b})
+		}
+	}
+	cfg, files, diags = parse(srcs, opts)
+	return cfg, files, diags, nil
+}
+
+// ConfigFiles lists the configuration files of a directory: every *.hcl and
+// *.hcl.json (hidden files excluded), sorted by name, joined with dir.
+func ConfigFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration directory: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, ".") || !isConfigName(n) {
+			continue
+		}
+		full := filepath.Join(dir, n)
+		if st, err := os.Stat(full); err != nil || st.IsDir() {
+			continue
+		}
+		names = append(names, full)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("directory %s: %w", dir, ErrNoConfigFiles)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func isConfigName(n string) bool {
+	return strings.HasSuffix(n, ".hcl") || strings.HasSuffix(n, ".hcl.json")
+}
+
+// Parse is Load over in-memory sources (tests, fuzzing); names decide HCL vs
+// JSON syntax by suffix (".json" is JSON) and are merged in sorted order.
+func Parse(srcs map[string][]byte, opts Options) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
+	list := make([]source, 0, len(srcs))
+	for n, b := range srcs {
+		list = append(list, source{n, b})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })
+	return parse(list, opts)
+}
+
+func parse(srcs []source, opts Options) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
+	p := hclparse.NewParser()
+	var diags hcl.Diagnostics
+	type parsed struct {
+		name string
+		file *hcl.File
+	}
+	var list []parsed
+	for _, s := range srcs {
+		var f *hcl.File
+		var ds hcl.Diagnostics
+		if strings.HasSuffix(s.name, ".json") {
+			f, ds = p.ParseJSON(s.src, s.name)
+		} else {
+			f, ds = p.ParseHCL(s.src, s.name)
+		}
+		diags = append(diags, ds...)
+		if f != nil && f.Body != nil {
+			list = append(list, parsed{s.name, f})
+		}
+	}
+	files := p.Files()
+	if diags.HasErrors() {
+		return nil, files, diags
+	}
+	d := newDecoder(opts)
+	roots := make([]*rawRoot, 0, len(list))
+	for _, f := range list {
+		d.dir = filepath.Dir(f.name)
+		root := &rawRoot{}
+		root.defRange = f.file.Body.MissingItemRange()
+		d.decodeBody(f.file.Body, reflect.ValueOf(root))
+		roots = append(roots, root)
+	}
+	diags = append(diags, d.diags...)
+	b := &builder{diags: diags, mode: opts.Mode}
+	cfg := b.build(mergeRoots(roots, b))
+	if b.diags.HasErrors() {
+		return nil, files, b.diags
+	}
+	cfg.Digest = digest(srcs)
+	for _, s := range srcs {
+		cfg.Files = append(cfg.Files, s.name)
+	}
+	return cfg, files, b.diags
+}
+
+// mergeRoots concatenates the blocks of every file; a singleton block (server,
+// results, ...) written in two files is an error citing both.
+func mergeRoots(roots []*rawRoot, b *builder) *rawRoot {
+	out := &rawRoot{}
+	if len(roots) > 0 {
+		out.defRange = roots[0].defRange
+	}
+	single := func(name string, dst any, src any, srcRange hcl.Range, firstRange *hcl.Range) {
+		dv, sv := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src)
+		if sv.IsNil() {
+			return
+		}
+		if !dv.IsNil() {
+			b.errorf(&srcRange, fmt.Sprintf("Duplicate %s block", name),
+				"Only one %s block is allowed in a configuration; the first is at %s. Merge the two.", name, where(*firstRange))
+			return
+		}
+		dv.Set(sv)
+		*firstRange = srcRange
+	}
+	var rs [5]hcl.Range
+	for _, r := range roots {
+		out.Endpoints = append(out.Endpoints, r.Endpoints...)
+		out.Queues = append(out.Queues, r.Queues...)
+		out.Routes = append(out.Routes, r.Routes...)
+		if r.Server != nil {
+			single("server", &out.Server, r.Server, r.Server.defRange, &rs[0])
+		}
+		if r.Results != nil {
+			single("results", &out.Results, r.Results, r.Results.defRange, &rs[1])
+		}
+		if r.SubmitAPI != nil {
+			single("submit_api", &out.SubmitAPI, r.SubmitAPI, r.SubmitAPI.defRange, &rs[2])
+		}
+		if r.Worker != nil {
+			single("worker", &out.Worker, r.Worker, r.Worker.defRange, &rs[3])
+		}
+		if r.Telemetry != nil {
+			single("telemetry", &out.Telemetry, r.Telemetry, r.Telemetry.defRange, &rs[4])
+		}
+	}
+	return out
+}
+
+// digest is the hex SHA-256 over the names and contents of the sources, in
+// load order, each length-prefixed so no two inputs collide.
+func digest(srcs []source) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, s := range srcs {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s.name)))
+		h.Write(n[:])
+		h.Write([]byte(s.name))
+		binary.BigEndian.PutUint64(n[:], uint64(len(s.src)))
+		h.Write(n[:])
+		h.Write(s.src)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

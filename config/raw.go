@@ -1,0 +1,270 @@
+package config
+
+import "github.com/hashicorp/hcl/v2"
+
+// The raw structs mirror the HCL language one to one. Only fields with an hcl
+// tag are part of the language; each also carries a one-sentence doc tag
+// (with its default) that the schema generator publishes. Attribute fields
+// have the Go type their value decodes to; durations and sizes are strings.
+// The embedded rawMeta is bookkeeping for diagnostics and not part of the
+// language.
+
+// RawRoot returns a pointer to the zero value of the raw root struct, for
+// reflection by the schema generator. Tags: `hcl:"name"` (required attribute),
+// `hcl:"name,optional"`, `hcl:"name,block"` (a pointer: at most one block; a
+// slice: any number), `hcl:"name,label"`; `doc:"..."` describes the field.
+func RawRoot() any { return &rawRoot{} }
+
+type rawRoot struct {
+	rawMeta
+	Server    *rawServer     `hcl:"server,block" doc:"Settings of the inbound listeners; at most one per configuration."`
+	Endpoints []*rawEndpoint `hcl:"endpoint,block" doc:"An upstream application openhqm forwards to, named by its label."`
+	Queues    []*rawQueue    `hcl:"queue,block" doc:"A named job queue that async routes and the submit API write to."`
+	Results   *rawResults    `hcl:"results,block" doc:"Where job results are kept; default an in-memory store."`
+	Routes    []*rawRoute    `hcl:"route,block" doc:"Maps matching requests to an endpoint, synchronously or as jobs; tried in precedence order."`
+	SubmitAPI *rawSubmitAPI  `hcl:"submit_api,block" doc:"Enables the original OpenHQM JSON API (POST /api/v1/submit, GET /api/v1/status|response/{id})."`
+	Worker    *rawWorker     `hcl:"worker,block" doc:"The worker pool that replays jobs against endpoints."`
+	Telemetry *rawTelemetry  `hcl:"telemetry,block" doc:"Logging and metrics settings."`
+}
+
+type rawServer struct {
+	rawMeta
+	Listen       string `hcl:"listen,optional" doc:"Address of the main listener as host:port; default \":8000\"."`
+	AdminListen  string `hcl:"admin_listen,optional" doc:"Separate address for /-/, /health and /metrics; default empty, meaning they are served on listen."`
+	MaxBodySize  string `hcl:"max_body_size,optional" doc:"Largest accepted request body, a byte count or a size such as \"10MiB\"; default \"10MiB\"."`
+	ReadTimeout  string `hcl:"read_timeout,optional" doc:"Longest time to read a whole request; default \"30s\"."`
+	WriteTimeout string `hcl:"write_timeout,optional" doc:"Longest time to write a response, \"0s\" for none; default \"0s\" (route timeouts govern)."`
+	IdleTimeout  string `hcl:"idle_timeout,optional" doc:"How long an idle keep-alive connection is kept open; default \"90s\"."`
+}
+
+type rawEndpoint struct {
+	rawMeta
+	Name           string            `hcl:"name,label" doc:"The endpoint's name, referenced by routes and the submit API."`
+	URL            string            `hcl:"url" doc:"Base URL of the app, http or https with a host; required."`
+	Timeout        string            `hcl:"timeout,optional" doc:"Deadline of one request to the app; default \"30s\"."`
+	MaxConcurrency int               `hcl:"max_concurrency,optional" doc:"Most requests in flight to the app at once; default 0, unlimited."`
+	MaxPending     int               `hcl:"max_pending,optional" doc:"Requests allowed to wait for a slot before 503; default 4 × max_concurrency."`
+	Headers        map[string]string `hcl:"headers,optional" doc:"Static headers added to every request toward the app; default none."`
+	Auth           *rawAuth          `hcl:"auth,block" doc:"Outbound credentials injected toward the app; default none."`
+}
+
+type rawAuth struct {
+	rawMeta
+	Type     string `hcl:"type" doc:"Kind of credential: bearer, api_key, basic, header or none; required."`
+	Token    string `hcl:"token,optional" doc:"The token or key, for bearer, api_key and header."`
+	Header   string `hcl:"header,optional" doc:"Header carrying the credential, for api_key (default \"X-API-Key\") and header (required)."`
+	Username string `hcl:"username,optional" doc:"User name, for basic."`
+	Password string `hcl:"password,optional" doc:"Password, for basic."`
+}
+
+type rawQueue struct {
+	rawMeta
+	Name          string         `hcl:"name,label" doc:"The queue's name, referenced by routes, the submit API and worker.queues."`
+	Backend       string         `hcl:"backend,optional" doc:"Implementation: memory, redis or kafka; default \"memory\"."`
+	Redis         *rawRedisQueue `hcl:"redis,block" doc:"Redis Streams settings; required when backend is redis."`
+	Kafka         *rawKafka      `hcl:"kafka,block" doc:"Kafka settings; required when backend is kafka."`
+	MaxDepth      int64          `hcl:"max_depth,optional" doc:"Jobs allowed to wait before submits get 503 + Retry-After; default 100000."`
+	Lease         string         `hcl:"lease,optional" doc:"How long a worker holds a job before it is redelivered, at least 1s; default \"60s\"."`
+	DeadLetter    string         `hcl:"dead_letter,optional" doc:"Stream or topic receiving failed jobs; default the stream or topic name + \"-dlq\"."`
+	DeadLetterMax int64          `hcl:"dead_letter_max,optional" doc:"Bound of the dead-letter stream; default 10000."`
+}
+
+type rawRedisQueue struct {
+	rawMeta
+	URL    string `hcl:"url" doc:"Redis URL (redis://, rediss:// or unix://); required."`
+	Stream string `hcl:"stream,optional" doc:"Stream name; default \"openhqm-requests\"."`
+	Group  string `hcl:"group,optional" doc:"Consumer group; default \"openhqm-workers\"."`
+}
+
+type rawKafka struct {
+	rawMeta
+	Brokers    []string `hcl:"brokers" doc:"Bootstrap brokers as host:port; required."`
+	Topic      string   `hcl:"topic,optional" doc:"Topic of jobs; default \"openhqm-requests\"."`
+	Group      string   `hcl:"group,optional" doc:"Consumer group; default \"openhqm-workers\"."`
+	RetryTopic string   `hcl:"retry_topic,optional" doc:"Topic of delayed retries; default topic + \"-retry\"."`
+	Version    string   `hcl:"version,optional" doc:"Kafka protocol version such as \"3.6.0\"; default the client's."`
+	KeyHeader  string   `hcl:"key_header,optional" doc:"Request header whose value is the partition key; default the route name."`
+	TLS        *rawTLS  `hcl:"tls,block" doc:"TLS toward the brokers; default plaintext."`
+	SASL       *rawSASL `hcl:"sasl,block" doc:"SASL authentication toward the brokers; default none."`
+}
+
+type rawTLS struct {
+	rawMeta
+	CAFile             string `hcl:"ca_file,optional" doc:"PEM file of CAs to trust; default the system pool."`
+	CertFile           string `hcl:"cert_file,optional" doc:"PEM client certificate, with key_file; default none."`
+	KeyFile            string `hcl:"key_file,optional" doc:"PEM client key, with cert_file; default none."`
+	InsecureSkipVerify bool   `hcl:"insecure_skip_verify,optional" doc:"Skip verification of the brokers' certificates (testing only); default false."`
+}
+
+type rawSASL struct {
+	rawMeta
+	Mechanism string `hcl:"mechanism" doc:"PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; required."`
+	Username  string `hcl:"username" doc:"SASL user name; required."`
+	Password  string `hcl:"password" doc:"SASL password; required."`
+}
+
+type rawResults struct {
+	rawMeta
+	Backend    string           `hcl:"backend,optional" doc:"Store: memory or redis; default \"memory\"."`
+	TTL        string           `hcl:"ttl,optional" doc:"How long a result is kept after completion; default \"1h\"."`
+	MaxEntries int              `hcl:"max_entries,optional" doc:"Bound of the memory store; default 100000."`
+	Prefix     string           `hcl:"prefix,optional" doc:"Redis key prefix; default \"openhqm:\"."`
+	Redis      *rawResultsRedis `hcl:"redis,block" doc:"Redis settings; required when backend is redis."`
+}
+
+type rawResultsRedis struct {
+	rawMeta
+	URL string `hcl:"url" doc:"Redis URL (redis://, rediss:// or unix://); required."`
+}
+
+type rawRoute struct {
+	rawMeta
+	Name       string         `hcl:"name,label" doc:"The route's name, used in logs and metrics."`
+	Priority   int            `hcl:"priority,optional" doc:"Higher wins among routes with equally specific paths; default 0."`
+	Match      *rawMatch      `hcl:"match,block" doc:"Which requests the route takes; required."`
+	Mode       string         `hcl:"mode,optional" doc:"sync, async or auto (sync unless the client sends Prefer: respond-async); default \"sync\"."`
+	Endpoint   string         `hcl:"endpoint" doc:"Name of the endpoint requests are sent to; required."`
+	Queue      string         `hcl:"queue,optional" doc:"Name of the queue of jobs; required for async and auto routes."`
+	Retry      *rawRetry      `hcl:"retry,block" doc:"Retry policy of the route's jobs; default 3 attempts, exponential backoff."`
+	Idempotent bool           `hcl:"idempotent,optional" doc:"Replay is safe even after an ambiguous failure; default false."`
+	Timeout    string         `hcl:"timeout,optional" doc:"Deadline toward the app for this route; default the endpoint's timeout."`
+	ClientAuth *rawClientAuth `hcl:"client_auth,block" doc:"Who may call the route and read its jobs' results; default anyone."`
+	RateLimit  *rawRateLimit  `hcl:"rate_limit,block" doc:"Token bucket limiting the route's requests; default none."`
+	Transform  *rawTransform  `hcl:"transform,block" doc:"Rewrites the request from its JSON body before forwarding; default none."`
+}
+
+type rawMatch struct {
+	rawMeta
+	Methods    []string          `hcl:"methods,optional" doc:"HTTP methods matched; default any."`
+	Hosts      []string          `hcl:"hosts,optional" doc:"Host names matched (without port); default any."`
+	Path       string            `hcl:"path,optional" doc:"Exact path, or a template such as \"/users/{id}\"; default none."`
+	PathPrefix string            `hcl:"path_prefix,optional" doc:"Path prefix matched segment-wise (\"/api\" takes \"/api\" and \"/api/...\"); default none."`
+	Headers    map[string]string `hcl:"headers,optional" doc:"Headers that must all match; a value starting with \"~\" is an anchored regular expression; default none."`
+	JQ         string            `hcl:"jq,optional" doc:"jq expression on the JSON body that must yield true; default none."`
+}
+
+type rawRetry struct {
+	rawMeta
+	Attempts int      `hcl:"attempts,optional" doc:"Total attempts including the first, 1 to 100; default 3."`
+	Backoff  string   `hcl:"backoff,optional" doc:"exponential or constant; default \"exponential\"."`
+	Initial  string   `hcl:"initial,optional" doc:"First delay; default \"1s\"."`
+	Max      string   `hcl:"max,optional" doc:"Longest delay; default \"1m\"."`
+	On       []string `hcl:"on,optional" doc:"Failures retried: connect, timeout, 5xx, 429; default all four."`
+}
+
+type rawClientAuth struct {
+	rawMeta
+	Type   string   `hcl:"type" doc:"bearer, api_key or none; required."`
+	Header string   `hcl:"header,optional" doc:"Header carrying the key, for api_key; default \"X-API-Key\"."`
+	Tokens []string `hcl:"tokens,optional" doc:"Accepted credentials; required for bearer and api_key."`
+}
+
+type rawRateLimit struct {
+	rawMeta
+	RequestsPerSecond float64 `hcl:"requests_per_second" doc:"Sustained requests per second, more than 0; required."`
+	Burst             int     `hcl:"burst,optional" doc:"Requests allowed at once; default requests_per_second rounded up."`
+}
+
+type rawTransform struct {
+	rawMeta
+	Body    string            `hcl:"body,optional" doc:"jq expression whose result replaces the JSON body; default unchanged."`
+	Headers map[string]string `hcl:"headers,optional" doc:"Header name to jq expression setting it from the body; default none."`
+	Query   map[string]string `hcl:"query,optional" doc:"Query parameter to jq expression setting it from the body; default none."`
+}
+
+type rawSubmitAPI struct {
+	rawMeta
+	Endpoint   string         `hcl:"endpoint" doc:"Endpoint of submits that do not name one in metadata.endpoint; required."`
+	Queue      string         `hcl:"queue" doc:"Queue the submitted jobs go to; required."`
+	Retry      *rawRetry      `hcl:"retry,block" doc:"Retry policy of submitted jobs; default 3 attempts, exponential backoff."`
+	ClientAuth *rawClientAuth `hcl:"client_auth,block" doc:"Who may submit and read results; default anyone."`
+}
+
+type rawWorker struct {
+	rawMeta
+	Embedded    bool     `hcl:"embedded,optional" doc:"serve runs the worker pool in-process; default true."`
+	Concurrency int      `hcl:"concurrency,optional" doc:"Jobs processed at once; default 16."`
+	BatchSize   int      `hcl:"batch_size,optional" doc:"Jobs fetched per receive; default 10."`
+	Drain       string   `hcl:"drain,optional" doc:"Time to finish in-flight jobs on shutdown; default \"30s\"."`
+	Listen      string   `hcl:"listen,optional" doc:"Health and metrics address of a standalone openhqm worker; default \":9090\"."`
+	Queues      []string `hcl:"queues,optional" doc:"Queues consumed; default every queue."`
+}
+
+type rawTelemetry struct {
+	rawMeta
+	LogLevel  string `hcl:"log_level,optional" doc:"debug, info, warn or error; default \"info\"."`
+	LogFormat string `hcl:"log_format,optional" doc:"json or text; default \"json\"."`
+	Metrics   bool   `hcl:"metrics,optional" doc:"Serve Prometheus metrics on /metrics; default true."`
+}
+
+// rawMeta records where a block and its attributes were written, and which
+// attribute values are stand-ins for a missing env() or file() (their checks
+// are skipped).
+type rawMeta struct {
+	defRange    hcl.Range
+	labelRanges []hcl.Range
+	attrs       map[string]*hcl.Attribute
+	blocks      map[string][]*hcl.Block
+	placeholder map[string]bool
+	bodyRange   hcl.Range // the body's missing-item range
+}
+
+func (m *rawMeta) meta() *rawMeta { return m }
+
+// has reports whether the attribute was written.
+func (m *rawMeta) has(name string) bool { return m.attrs[name] != nil }
+
+// known reports whether the attribute was written with a real value (not a
+// stand-in for a missing env() or file()).
+func (m *rawMeta) known(name string) bool { return m.attrs[name] != nil && !m.placeholder[name] }
+
+// at returns the attribute's range, or the block's definition when absent.
+func (m *rawMeta) at(name string) *hcl.Range {
+	if a := m.attrs[name]; a != nil {
+		r := a.Range
+		return &r
+	}
+	r := m.defRange
+	return &r
+}
+
+// valueAt returns the attribute's value range, or the block's definition.
+func (m *rawMeta) valueAt(name string) *hcl.Range {
+	if a := m.attrs[name]; a != nil {
+		r := a.Expr.Range()
+		return &r
+	}
+	r := m.defRange
+	return &r
+}
+
+// elemAt returns the range of element i of a list attribute, falling back to
+// the attribute.
+func (m *rawMeta) elemAt(name string, i int) *hcl.Range {
+	if a := m.attrs[name]; a != nil {
+		if exprs, diags := hcl.ExprList(a.Expr); !diags.HasErrors() && i < len(exprs) {
+			r := exprs[i].Range()
+			return &r
+		}
+	}
+	return m.at(name)
+}
+
+// keyAt returns the range of the map entry with the given key, falling back
+// to the attribute.
+func (m *rawMeta) keyAt(name, key string) *hcl.Range {
+	if a := m.attrs[name]; a != nil {
+		if pairs, diags := hcl.ExprMap(a.Expr); !diags.HasErrors() {
+			for _, p := range pairs {
+				v, d := p.Key.Value(nil)
+				if !d.HasErrors() && v.Type().FriendlyName() == "string" && v.IsKnown() && !v.IsNull() && v.AsString() == key {
+					r := hcl.RangeBetween(p.Key.Range(), p.Value.Range())
+					return &r
+				}
+			}
+		}
+	}
+	return m.at(name)
+}
+
+func (m *rawMeta) def() *hcl.Range { r := m.defRange; return &r }

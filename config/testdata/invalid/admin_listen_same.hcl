@@ -1,0 +1,7 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+server {
+  listen       = ":8000"
+  admin_listen = ":8000"   # ERROR: Admin listener conflicts with listen
+}

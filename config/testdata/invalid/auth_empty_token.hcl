@@ -1,0 +1,10 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+endpoint "b" {
+  url = "http://127.0.0.1:9090"
+  auth {
+    type  = "api_key"
+    token = ""   # ERROR: Empty credential
+  }
+}

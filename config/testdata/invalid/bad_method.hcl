@@ -1,0 +1,10 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+route "a" {
+  match {
+    methods = ["GET", "FETCH"]   # ERROR: Invalid HTTP method
+    path    = "/a"
+  }
+  endpoint = "app"
+}

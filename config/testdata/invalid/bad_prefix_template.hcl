@@ -1,0 +1,7 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+route "a" {
+  match { path_prefix = "/users/{id}" }   # ERROR: Invalid path
+  endpoint = "app"
+}

@@ -1,0 +1,11 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+route "a" {
+  match { path = "/a" }
+  endpoint = "app"
+  client_auth {
+    type   = "basic"   # ERROR: Invalid client auth type
+    tokens = ["x"]
+  }
+}

@@ -1,0 +1,10 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+route "a" {
+  match {
+    path    = "/a"
+    methods = []   # ERROR: Empty methods
+  }
+  endpoint = "app"
+}

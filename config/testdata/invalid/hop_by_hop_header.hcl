@@ -1,0 +1,9 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+endpoint "b" {
+  url     = "http://127.0.0.1:9090"
+  headers = {
+    "Connection" = "close"   # WARNING: Header is managed by the proxy
+  }
+}

@@ -1,0 +1,12 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+queue "k" {
+  backend = "kafka"
+  kafka {
+    brokers = [
+      "kafka-0:9092",
+      "kafka-1",   # ERROR: Invalid broker address
+    ]
+  }
+}

@@ -1,0 +1,11 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+queue "k" {
+  backend = "kafka"
+  kafka {
+    brokers     = ["kafka-0:9092"]
+    topic       = "jobs"
+    retry_topic = "jobs"   # ERROR: Retry topic equals topic
+  }
+}

@@ -1,0 +1,11 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+endpoint "b" {
+  url = "http://127.0.0.1:9090"
+  auth {
+    type     = "basic"
+    username = "svc"
+    password = file("secrets/does-not-exist")   # ERROR: Missing file
+  }
+}

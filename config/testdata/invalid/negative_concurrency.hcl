@@ -1,0 +1,8 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+endpoint "b" {
+  url             = "http://127.0.0.1:9090"
+  max_concurrency = -1   # ERROR: Value out of range
+  max_pending     = -5   # ERROR: Value out of range
+}

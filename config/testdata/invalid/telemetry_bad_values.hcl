@@ -1,0 +1,7 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+telemetry {
+  log_level  = "warning"   # ERROR: Invalid log level
+  log_format = "logfmt"   # ERROR: Invalid log format
+}

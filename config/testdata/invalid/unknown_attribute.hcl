@@ -1,0 +1,8 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+route "a" {
+  match { path = "/a" }
+  endpoint = "app"
+  mdoe = "async"   # ERROR: Unsupported argument
+}

@@ -1,0 +1,10 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}
+queue "jobs" {}
+route "a" {
+  match { path = "/a" }
+  mode     = "async"
+  endpoint = "app"
+  queue    = "job"   # ERROR: Unknown queue
+}

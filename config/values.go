@@ -1,0 +1,211 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agext/levenshtein"
+)
+
+// parseDuration accepts Go duration syntax ("30s", "1m30s", "250ms").
+func parseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, fmt.Errorf("empty duration")
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration; write a number with a unit such as \"30s\", \"1m30s\" or \"250ms\"", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative; durations must be zero or more", s)
+	}
+	return d, nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"K", 1000}, {"M", 1000 * 1000}, {"G", 1000 * 1000 * 1000},
+	{"B", 1},
+}
+
+// parseSize accepts a byte count ("1048576") or a number with a unit
+// ("512KB", "10MiB"; KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024).
+func parseSize(s string) (int64, error) {
+	orig := s
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			mult = u.mult
+			s = strings.TrimSpace(strings.TrimSuffix(s, u.suffix))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || (mult > 1 && n > (1<<62)/mult) {
+		return 0, fmt.Errorf("%q is not a size; write a byte count such as \"1048576\" or a number with a unit such as \"512KB\" or \"10MiB\"", orig)
+	}
+	return n * mult, nil
+}
+
+// parseHTTPURL accepts absolute http and https URLs with a host.
+func parseHTTPURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a URL: %v", s, unwrapURLError(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%q must start with http:// or https://", s)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("%q has no host; write it as \"http://host:port/optional/base\"", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%q has an invalid port %q", s, p)
+		}
+	}
+	if u.Fragment != "" || strings.Contains(s, "#") {
+		return nil, fmt.Errorf("%q has a fragment (#...), which is never sent to a server; remove it", s)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%q carries credentials; use an auth block instead", s)
+	}
+	return u, nil
+}
+
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// parseRedisURL accepts redis://, rediss:// and unix:// URLs.
+func parseRedisURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", s, unwrapURLError(err))
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Host == "" {
+			return fmt.Errorf("%q has no host; write it as \"redis://host:6379/0\"", s)
+		}
+	case "unix":
+		if u.Path == "" {
+			return fmt.Errorf("%q has no socket path", s)
+		}
+	default:
+		return fmt.Errorf("%q must start with redis://, rediss:// or unix://", s)
+	}
+	return nil
+}
+
+// parseListen accepts "host:port", ":port" and "[v6]:port".
+func parseListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port; write it as \":8000\" or \"127.0.0.1:8000\"", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has an invalid port %q; use a number from 0 to 65535", s, port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q has an invalid host %q", s, host)
+	}
+	return nil
+}
+
+// parseHostPort accepts "host:port" with a non-empty host (Kafka brokers).
+func parseHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return fmt.Errorf("%q is not host:port; write it as \"kafka-0.kafka:9092\"", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q has an invalid port %q", s, port)
+	}
+	return nil
+}
+
+// isToken reports whether s is an RFC 9110 token (header names, methods).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue rejects control characters (CR and LF would split headers).
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+// hopByHop are the headers RFC 9110 §7.6.1 says a proxy must not forward.
+var hopByHop = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+}
+
+// suggest returns the candidate closest to s when it is close enough to be a
+// plausible typo, else "".
+func suggest(s string, candidates []string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		d := levenshtein.Distance(strings.ToLower(s), strings.ToLower(c), nil)
+		if d < bestD {
+			best, bestD = c, d
+		}
+	}
+	limit := 2
+	if len(s) > 8 {
+		limit = len(s) / 3
+	}
+	if bestD <= limit {
+		return best
+	}
+	return ""
+}
+
+// didYouMean renders a suggestion as a sentence, or "" when there is none.
+func didYouMean(s string, candidates []string) string {
+	if m := suggest(s, candidates); m != "" {
+		return fmt.Sprintf(" Did you mean %q?", m)
+	}
+	return ""
+}
+
+func quoteList(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = strconv.Quote(x)
+	}
+	return strings.Join(q, ", ")
+}
