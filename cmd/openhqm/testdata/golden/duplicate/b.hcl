@@ -1,0 +1,3 @@
+endpoint "legacy" {
+  url = "http://127.0.0.1:9090"
+}
