@@ -1,0 +1,429 @@
+package workerpool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/config"
+)
+
+// defaultTimeout applies when neither the route nor the endpoint sets one.
+const defaultTimeout = 30 * time.Second
+
+// defaultLease applies when the queue is no longer configured and the
+// delivery carries no lease.
+const defaultLease = 60 * time.Second
+
+// attempt is one job delivery being processed by one goroutine.
+type attempt struct {
+	p     *Pool
+	r     *runner
+	d     *backends.Delivery
+	job   *backends.Job
+	log   *slog.Logger
+	start time.Time
+	hb    *heartbeat
+
+	cfg *config.Config // the generation this attempt runs on
+	pol policy
+	res *backends.Result // the record being written; nil until marked processing
+}
+
+// handle processes one delivery; it never panics.
+func (p *Pool) handle(r *runner, d *backends.Delivery) {
+	if d == nil || d.Job == nil {
+		p.m.errors.WithLabelValues(r.queue, "", "malformed").Inc()
+		p.log.Error("delivery without a job; left for redelivery", keyQueue, r.queue)
+		return
+	}
+	a := &attempt{
+		p: p, r: r, d: d, job: d.Job, start: p.now(),
+		log: p.log.With(keyQueue, r.queue, keyRoute, d.Job.Route, keyEndpoint, d.Job.Endpoint,
+			keyRequestID, d.Job.ID, keyAttempt, d.Attempt),
+	}
+	p.m.active.WithLabelValues(r.queue).Inc()
+	defer p.m.active.WithLabelValues(r.queue).Dec()
+	defer func() {
+		p.m.duration.WithLabelValues(r.queue, a.job.Endpoint).Observe(p.now().Sub(a.start).Seconds())
+	}()
+	defer func() {
+		if v := recover(); v != nil {
+			err := fmt.Errorf("panic: %v", v)
+			p.m.errors.WithLabelValues(r.queue, a.job.Endpoint, "panic").Inc()
+			a.log.Error("job panicked; it will be delivered again", keyErr, err, "stack", string(debug.Stack()))
+			a.hb.stop()
+			a.nack(backoff(defaultRetry, d.Attempt, p.rand))
+		}
+	}()
+	a.hb = p.startHeartbeat(a)
+	defer a.hb.stop()
+	a.run()
+}
+
+// run is the job's path: mark processing, replay, classify, store, settle.
+func (a *attempt) run() {
+	ctx := a.r.jobCtx
+	a.cfg = a.p.opts.Config()
+	if a.cfg == nil {
+		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "config").Inc()
+		a.log.Error("no configuration loaded; job will be delivered again")
+		a.nack(backoff(defaultRetry, a.d.Attempt, a.p.rand))
+		return
+	}
+	a.pol = policyFor(a.cfg, a.job)
+	if !a.pol.found {
+		a.log.Warn("route not in the current configuration; using the default retry policy")
+	}
+
+	prev, err := a.p.opts.Results.Get(ctx, a.job.ID)
+	switch {
+	case err == nil:
+	case errors.Is(err, backends.ErrNotFound), errors.Is(err, backends.ErrExpired):
+		prev = nil
+	default:
+		a.storeFailed("read result", err)
+		return
+	}
+	// A redelivery of a job whose outcome is already stored (the worker died
+	// between storing and acking) settles without calling the app again.
+	if prev != nil && prev.Status == backends.StatusCompleted {
+		a.log.Info("job already completed; acknowledging the redelivery")
+		a.ack()
+		return
+	}
+	if prev != nil && prev.Status == backends.StatusFailed {
+		a.log.Info("job already failed; dead-lettering the redelivery")
+		a.res = prev
+		a.deadLetter(prev.Error, &answer{status: prev.StatusCode, body: prev.Body})
+		return
+	}
+
+	a.res = a.processing(prev)
+	limit := attemptsOf(a.pol.retry)
+	if a.res.Attempts > limit {
+		// The previous attempts ended without an outcome (a worker died or
+		// lost its lease): do not let a job that kills workers loop forever.
+		a.fail(fmt.Sprintf("gave up: %d attempts ended without an outcome (the worker stopped or lost its lease); limit is %d",
+			a.res.Attempts-1, limit), nil, outcomeFailed)
+		return
+	}
+	if err := a.p.opts.Results.Update(ctx, a.res, a.cfg.Results.TTL); err != nil {
+		a.storeFailed("mark processing", err)
+		return
+	}
+
+	ep := a.cfg.Endpoints[a.job.Endpoint]
+	if ep == nil {
+		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "endpoint_missing").Inc()
+		a.fail(fmt.Sprintf("endpoint %q is not in the current configuration", a.job.Endpoint), nil, outcomeFailed)
+		return
+	}
+	a.replay(ctx, ep)
+}
+
+// processing is the record marking this attempt as started. Attempts counts
+// the attempts that reached this point, so an outage of the result store or a
+// missing configuration does not use up a job's retries.
+func (a *attempt) processing(prev *backends.Result) *backends.Result {
+	now := a.p.now()
+	r := &backends.Result{
+		ID:          a.job.ID,
+		Route:       a.job.Route,
+		Principal:   a.job.Principal,
+		Status:      backends.StatusProcessing,
+		Attempts:    a.d.Attempt,
+		SubmittedAt: a.job.CreatedAt,
+		StartedAt:   now,
+		UpdatedAt:   now,
+	}
+	if prev != nil {
+		r.Attempts = prev.Attempts + 1
+		if !prev.SubmittedAt.IsZero() {
+			r.SubmittedAt = prev.SubmittedAt
+		}
+		if !prev.StartedAt.IsZero() {
+			r.StartedAt = prev.StartedAt
+		}
+		if r.Principal == "" {
+			r.Principal = prev.Principal
+		}
+	}
+	return r
+}
+
+// answer is a copy of the app's response; it owns its memory.
+type answer struct {
+	status     int
+	headers    []backends.Header
+	body       []byte
+	retryAfter string
+}
+
+func copyAnswer(resp *fasthttp.Response) *answer {
+	return &answer{
+		status:     resp.StatusCode(),
+		headers:    responseHeaders(resp),
+		body:       bytes.Clone(resp.Body()),
+		retryAfter: string(resp.Header.Peek(fasthttp.HeaderRetryAfter)),
+	}
+}
+
+// replay sends the job to ep and settles it from the outcome.
+func (a *attempt) replay(ctx context.Context, ep *config.Endpoint) {
+	timeout := a.pol.timeout
+	if timeout <= 0 {
+		timeout = ep.Timeout
+	}
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	buildRequest(req, a.job)
+
+	err := a.p.opts.Upstreams.Client(ep).Do(req, resp, a.p.now().Add(timeout))
+	if ctx.Err() != nil {
+		a.log.Warn("drain time over during the request; the job will be delivered again", keyErr, err)
+		return
+	}
+	var ans *answer
+	class := ""
+	if err != nil {
+		class = classifyErr(err)
+	} else {
+		ans = copyAnswer(resp)
+		class = classifyStatus(ans.status)
+	}
+	if class == "" {
+		a.complete(ans)
+		return
+	}
+	a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, class).Inc()
+	reason := describe(class, err, ans, timeout)
+
+	on := a.pol.retry.On
+	if on == nil {
+		on = defaultRetry.On
+	}
+	retryable := retryableClass(on, class)
+	if retryable && ambiguous(class) && !a.pol.idempotent && !idempotentMethod(a.job.Method) {
+		retryable = false
+		reason += fmt.Sprintf("; not retried: %s is not idempotent and the route does not set idempotent = true", a.job.Method)
+	}
+	limit := attemptsOf(a.pol.retry)
+	if retryable && a.res.Attempts < limit {
+		delay := backoff(a.pol.retry, a.res.Attempts, a.p.rand)
+		if ans != nil {
+			delay = max(delay, parseRetryAfter(ans.retryAfter, a.p.now()))
+		}
+		a.retry(reason, delay)
+		return
+	}
+	if retryable {
+		reason += fmt.Sprintf(" (gave up after %d attempts)", a.res.Attempts)
+	}
+	a.fail(reason, ans, outcomeFailed)
+}
+
+// buildRequest fills req from the job. The upstream client adds the scheme,
+// host, base path, credentials and static headers.
+func buildRequest(req *fasthttp.Request, job *backends.Job) {
+	req.Header.SetMethod(job.Method)
+	uri := job.Path
+	if uri == "" {
+		uri = "/"
+	}
+	if job.Query != "" {
+		uri += "?" + job.Query
+	}
+	req.SetRequestURI(uri)
+	for _, h := range job.Headers {
+		name := http.CanonicalHeaderKey(h.Name)
+		if hopByHop[name] || name == "Content-Length" || name == "Host" {
+			continue
+		}
+		req.Header.Add(name, h.Value)
+	}
+	// Set, not Add: the app sees one key per job, the same on every attempt.
+	req.Header.Set("Idempotency-Key", job.ID)
+	req.SetBody(job.Body)
+}
+
+// describe says in one line why an attempt failed.
+func describe(class string, err error, ans *answer, timeout time.Duration) string {
+	switch {
+	case ans != nil:
+		return fmt.Sprintf("upstream answered %d %s", ans.status, http.StatusText(ans.status))
+	case class == classTimeout:
+		return fmt.Sprintf("no answer within %s: %v", timeout, err)
+	default:
+		return err.Error()
+	}
+}
+
+func attemptsOf(r config.Retry) int {
+	if r.Attempts <= 0 {
+		return defaultRetry.Attempts
+	}
+	return r.Attempts
+}
+
+// complete stores the app's answer verbatim, then acks.
+func (a *attempt) complete(ans *answer) {
+	now := a.p.now()
+	r := *a.res
+	r.Status = backends.StatusCompleted
+	r.UpdatedAt, r.CompletedAt = now, now
+	r.Error = ""
+	r.StatusCode, r.Headers, r.Body = ans.status, ans.headers, ans.body
+	if err := a.p.opts.Results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
+		a.storeFailed("store result", err)
+		return
+	}
+	a.p.m.jobs.WithLabelValues(a.r.queue, a.job.Endpoint, outcomeCompleted).Inc()
+	a.log.Debug("job completed", "status", ans.status, "duration", a.p.now().Sub(a.start))
+	a.ack()
+}
+
+// retry records the failed attempt and returns the job to the queue.
+func (a *attempt) retry(reason string, delay time.Duration) {
+	now := a.p.now()
+	r := *a.res
+	r.Status = backends.StatusPending
+	r.UpdatedAt = now
+	r.Error = fmt.Sprintf("attempt %d: %s; retrying in %s", r.Attempts, reason, delay.Round(time.Millisecond))
+	if err := a.p.opts.Results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
+		// The nack below loses nothing; the status just lags.
+		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "results").Inc()
+		a.log.Warn("could not record the failed attempt", keyErr, err)
+	}
+	a.p.m.jobs.WithLabelValues(a.r.queue, a.job.Endpoint, outcomeRetried).Inc()
+	a.log.Warn("job attempt failed; retrying", "reason", reason, "delay", delay)
+	a.nack(delay)
+}
+
+// fail stores the job as failed with the reason and the last answer, then
+// copies it to the dead letter queue (which acks it).
+func (a *attempt) fail(reason string, ans *answer, outcome string) {
+	now := a.p.now()
+	r := *a.res
+	r.Status = backends.StatusFailed
+	r.UpdatedAt, r.CompletedAt = now, now
+	r.Error = reason
+	if ans != nil {
+		r.StatusCode, r.Headers, r.Body = ans.status, ans.headers, ans.body
+	}
+	if err := a.p.opts.Results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
+		a.storeFailed("store failure", err)
+		return
+	}
+	a.res = &r
+	a.p.m.jobs.WithLabelValues(a.r.queue, a.job.Endpoint, outcome).Inc()
+	a.log.Error("job failed; moved to the dead letter queue", "reason", reason)
+	a.deadLetter(reason, ans)
+}
+
+func (a *attempt) deadLetter(reason string, ans *answer) {
+	a.hb.stop()
+	dl := backends.DeadLetter{Job: a.job, Reason: reason, Attempts: a.res.Attempts, At: a.p.now()}
+	if ans != nil {
+		dl.LastStatus, dl.LastBody = ans.status, ans.body
+	}
+	if err := a.r.c.DeadLetter(a.r.jobCtx, a.d, dl); err != nil {
+		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "dead_letter").Inc()
+		a.log.Error("dead-lettering failed; the job will be delivered again", keyErr, err)
+	}
+}
+
+// storeFailed handles a result-store error: the job is not acked, and is
+// returned to the queue with a delay so that it is tried again.
+func (a *attempt) storeFailed(what string, err error) {
+	a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "results").Inc()
+	a.p.logs.log(a.log, slog.LevelError, "results:"+a.r.queue, what+" failed; the job will be delivered again", keyErr, err)
+	a.nack(backoff(defaultRetry, a.d.Attempt, a.p.rand))
+}
+
+func (a *attempt) ack() {
+	a.hb.stop()
+	if err := a.r.c.Ack(a.r.jobCtx, a.d); err != nil {
+		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "ack").Inc()
+		a.log.Warn("ack failed; the stored outcome settles the redelivery", keyErr, err)
+	}
+}
+
+func (a *attempt) nack(delay time.Duration) {
+	a.hb.stop()
+	if err := a.r.c.Nack(a.r.jobCtx, a.d, delay); err != nil {
+		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "ack").Inc()
+		a.log.Warn("nack failed; the job will be delivered again after its lease", keyErr, err)
+	}
+}
+
+// heartbeat extends a delivery's lease every lease/3 until stopped.
+type heartbeat struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// stop ends the heartbeat and waits for it; safe to call more than once.
+// After stop returns, the delivery belongs to the job goroutine alone.
+func (h *heartbeat) stop() {
+	if h == nil {
+		return
+	}
+	h.once.Do(func() {
+		h.cancel()
+		<-h.done
+	})
+}
+
+func (p *Pool) startHeartbeat(a *attempt) *heartbeat {
+	lease := defaultLease
+	if cfg := p.opts.Config(); cfg != nil && cfg.Queues[a.r.queue] != nil && cfg.Queues[a.r.queue].Lease > 0 {
+		lease = cfg.Queues[a.r.queue].Lease
+	} else if left := a.d.LeaseUntil.Sub(p.now()); left > 0 {
+		lease = left
+	}
+	every := max(lease/3, 10*time.Millisecond)
+	ctx, cancel := context.WithCancel(a.r.jobCtx)
+	h := &heartbeat{cancel: cancel, done: make(chan struct{})}
+	go func() { // owned by the job: stop waits for it
+		defer close(h.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			err := a.r.c.Extend(ctx, a.d, lease)
+			switch {
+			case err == nil:
+			case ctx.Err() != nil:
+				return
+			case errors.Is(err, backends.ErrLeaseLost):
+				p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "lease_lost").Inc()
+				a.log.Warn("lease lost; another worker may process the job too", keyErr, err)
+				return
+			default:
+				p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "extend").Inc()
+				p.logs.log(a.log, slog.LevelWarn, "extend:"+a.r.queue, "lease extension failed", keyErr, err)
+			}
+		}
+	}()
+	return h
+}
