@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 	"strings"
@@ -17,6 +18,10 @@ const validateSynopsis = `validate [--format text|json|github] [--strict] [PATH.
 Checks the configuration offline, without touching the network, and reports
 every problem with its file, line and column. A missing env() variable or
 file() file is a warning here (CI has no production secrets).
+
+Each PATH is a configuration of its own: a file, or a directory whose *.hcl
+and *.hcl.json files are merged. Without PATH, $OPENHQM_CONFIG, then
+/etc/openhqm.
 
 Exit status: 0 valid (warnings allowed), 1 invalid (or warnings with
 --strict), 2 usage or I/O error.`
@@ -52,18 +57,42 @@ func validate(args []string, stdout, stderr io.Writer, lookupEnv func(string) (s
 	}
 
 	paths = configPaths(paths, lookupEnv)
-	_, files, diags, err := config.Load(paths, config.Options{Mode: config.ModeValidate, LookupEnv: lookupEnv})
-	if err != nil {
-		return reportCommandError(*format, stdout, stderr, "Cannot read the configuration", err.Error(), exitUsage)
+	opts := config.Options{Mode: config.ModeValidate, LookupEnv: lookupEnv}
+	files := map[string]*hcl.File{}
+	var diags, ioDiags hcl.Diagnostics
+	for _, p := range paths {
+		_, f, d, err := config.Load([]string{p}, opts)
+		if err != nil {
+			ioDiags = append(ioDiags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read the configuration", Detail: err.Error()})
+			continue
+		}
+		maps.Copy(files, f)
+		diags = append(diags, d...)
 	}
 	sortDiagnostics(diags)
-	color := *format == formatText && !*noColor && isTerminal(stdout, lookupEnv)
-	if err := writeDiagnostics(stdout, *format, files, diags, *strict, color); err != nil {
-		fmt.Fprintf(stderr, "openhqm validate: %v\n", err)
+
+	var err2 error
+	switch {
+	case *format != formatText:
+		err2 = writeDiagnostics(stdout, *format, files, append(ioDiags, diags...), *strict, false)
+	case len(ioDiags) > 0:
+		// No verdict: part of the configuration could not be read.
+		if err2 = writeDiagnosticsText(stdout, files, diags, false); err2 == nil {
+			err2 = writeDiagnosticsText(stderr, nil, ioDiags, false)
+		}
+	default:
+		color := !*noColor && isTerminal(stdout, lookupEnv)
+		err2 = writeDiagnostics(stdout, *format, files, diags, *strict, color)
+	}
+	if err2 != nil {
+		fmt.Fprintf(stderr, "openhqm validate: %v\n", err2)
 		return exitUsage
 	}
 	errs, warns := diagCounts(diags)
-	if errs > 0 || (*strict && warns > 0) {
+	switch {
+	case len(ioDiags) > 0:
+		return exitUsage
+	case errs > 0 || (*strict && warns > 0):
 		return exitFailure
 	}
 	return exitOK

@@ -40,6 +40,10 @@ func TestValidateGolden(t *testing.T) {
 		{"missing-env", []string{dir + "/missing-env.hcl"}, exitOK},
 		{"missing-env-strict", []string{"--strict", dir + "/missing-env.hcl"}, exitFailure},
 		{"missing-path", []string{dir + "/does-not-exist.hcl"}, exitUsage},
+		// Each PATH is a configuration of its own: both define endpoint
+		// "legacy" without a duplicate error.
+		{"separate-paths", []string{dir + "/valid.hcl", dir + "/bad-reference.hcl"}, exitFailure},
+		{"some-paths-missing", []string{dir + "/bad-reference.hcl", dir + "/does-not-exist.hcl"}, exitUsage},
 		{"usage", []string{"--bogus", dir + "/valid.hcl"}, exitUsage},
 	} {
 		for _, format := range []string{formatText, formatJSON, formatGitHub} {
