@@ -13,7 +13,7 @@ import (
 // new value the caller owns.
 func Default() *Config {
 	c := baseConfig()
-	c.Endpoints["app"] = &Endpoint{Name: "app", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}, Timeout: 30 * time.Second}
+	c.Endpoints["app"] = &Endpoint{Name: "app", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}, Timeout: 30 * time.Second, Auth: Auth{Type: AuthNone}}
 	c.Queues["default"] = memoryQueue("default")
 	c.Routes = []*Route{{Name: "default", Match: Match{PathPrefix: "/"}, Mode: ModeAuto, Endpoint: "app", Queue: "default", Retry: defaultRetry(), Timeout: 30 * time.Second}}
 	c.SubmitAPI = &SubmitAPI{Endpoint: "app", Queue: "default", Retry: defaultRetry()}

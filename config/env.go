@@ -172,9 +172,8 @@ func FromEnv(lookup func(string) (string, bool)) (cfg *Config, ok bool, err erro
 	}
 	q.DeadLetter = "openhqm-dlq"
 	for _, ep := range c.Endpoints {
-		for q.Lease < ep.Timeout+10*time.Second {
-			q.Lease *= 2
-		}
+		// A job must outlive its longest request, or it is redelivered while running.
+		q.Lease = max(q.Lease, ep.Timeout+30*time.Second)
 	}
 	c.Queues[q.Name] = q
 

@@ -1,0 +1,3 @@
+server {   # ERROR: Duplicate server block
+  listen = ":8001"
+}

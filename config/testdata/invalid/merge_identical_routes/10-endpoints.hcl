@@ -1,0 +1,3 @@
+endpoint "app" {
+  url = "http://127.0.0.1:8080"
+}

@@ -1,0 +1,7 @@
+route "orders-a" {
+  match {
+    path_prefix = "/orders"
+    hosts       = ["shop.example.com"]
+  }
+  endpoint = "app"
+}
