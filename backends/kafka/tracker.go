@@ -65,6 +65,11 @@ const (
 // add appends a received record. It returns the entry, which is already done
 // when the previous owner finished it.
 func (c *claim) add(offset int64, job *backends.Job, attempt int, since, due time.Time) *entry {
+	if c.base < 0 {
+		// The claim started from a sentinel (nothing committed yet, so
+		// OffsetOldest): the first record fixes the base.
+		c.base = offset
+	}
 	e := &entry{c: c, offset: offset, job: job, attempt: attempt, since: since, due: due}
 	if n, ok := c.prior[offset]; ok {
 		delete(c.prior, offset)
@@ -99,7 +104,7 @@ func (c *claim) advance() {
 // mark records base and the current metadata in the session. A revoked
 // claim's session is gone; nothing is marked then.
 func (c *claim) mark() {
-	if c.revoked || c.sess == nil {
+	if c.revoked || c.sess == nil || c.base < 0 {
 		return
 	}
 	meta := c.metadata()

@@ -1,0 +1,197 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/openhqm/openhqm/backends"
+)
+
+// TestWorkerDiesWithSlowJob: on one partition, jobs 1..3 finish while job 0
+// is still running, then the worker dies. The committed offset never passes
+// job 0; the next member gets job 0 again (attempt 2) and none of the
+// finished ones; once it finishes, the partition commits to the end.
+func TestWorkerDiesWithSlowJob(t *testing.T) {
+	brokers := startCluster(t, 1)
+	qa, err := New(testOptions(brokers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qa.Close()
+	jobs := []*backends.Job{newJob("k", "slow"), newJob("k", "1"), newJob("k", "2"), newJob("k", "3")}
+	enqueue(t, qa, jobs...)
+
+	// Watch the committed offset for the whole test.
+	var slowDone atomic.Bool
+	var maxBeforeSlow atomic.Int64
+	maxBeforeSlow.Store(-1)
+	stopWatch := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Add(1)
+	go func() {
+		defer watch.Done()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			done := slowDone.Load()
+			off, _ := committed(t, brokers, testTopic, 0)
+			if !done && off > maxBeforeSlow.Load() {
+				maxBeforeSlow.Store(off)
+			}
+		}
+	}()
+	defer func() {
+		close(stopWatch)
+		watch.Wait()
+		if m := maxBeforeSlow.Load(); m > 0 {
+			t.Errorf("committed offset reached %d while job 0 was unfinished", m)
+		}
+	}()
+
+	ds := receiveN(t, qa, "a", 4, 10*time.Second)
+	var finished []string
+	for _, d := range ds[1:] {
+		ack(t, qa, d)
+		finished = append(finished, d.Job.ID)
+	}
+	eventually(t, 5*time.Second, "finished-above-base recorded in the commit", func() (bool, string) {
+		off, meta := committed(t, brokers, testTopic, 0)
+		return off == 0 && meta == "ohq1;0:1,1,2,3", fmtOffsets(off, meta)
+	})
+
+	// Worker a dies holding job 0.
+	if err := qa.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := qa.Ack(context.Background(), ds[0]); !errors.Is(err, backends.ErrClosed) {
+		t.Fatalf("Ack on the dead worker: got %v, want ErrClosed", err)
+	}
+
+	qb := newQueue(t, testOptions(brokers))
+	again := receiveN(t, qb, "b", 1, 15*time.Second)[0]
+	if again.Job.ID != jobs[0].ID || again.Attempt != 2 {
+		t.Fatalf("next member got %q attempt %d, want the slow job at attempt 2", again.Job.Body, again.Attempt)
+	}
+	// Nothing finished comes back.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	extra, err := qb.Receive(ctx, "b", 10)
+	cancel()
+	if err != nil || len(extra) != 0 {
+		t.Fatalf("after the slow job: %d more deliveries (%v), want none", len(extra), err)
+	}
+	slowDone.Store(true)
+	ack(t, qb, again)
+	finished = append(finished, again.Job.ID)
+	eventually(t, 5*time.Second, "committed to the end", func() (bool, string) {
+		off, meta := committed(t, brokers, testTopic, 0)
+		return off == 4 && meta == "", fmtOffsets(off, meta)
+	})
+	want := []string{jobs[1].ID, jobs[2].ID, jobs[3].ID, jobs[0].ID}
+	if diff := cmp.Diff(want, finished); diff != "" {
+		t.Errorf("finished jobs (-want +got):\n%s", diff)
+	}
+}
+
+// TestRebalance: a second worker joins mid-run and then leaves; every job
+// completes exactly once (a completion is a successful Ack).
+func TestRebalance(t *testing.T) {
+	brokers := startCluster(t, 3)
+	qa := newQueue(t, testOptions(brokers))
+	const n = 90
+	var jobs []*backends.Job
+	for i := range n {
+		jobs = append(jobs, newJob(fmt.Sprintf("key-%d", i%9), fmt.Sprint(i)))
+	}
+	enqueue(t, qa, jobs...)
+
+	var mu sync.Mutex
+	done := map[string]int{}
+	by := map[string]int{}
+	completed := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(done)
+	}
+	work := func(q *backends.Queue, name string, stop <-chan struct{}, wg *sync.WaitGroup) {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			ds, err := (*q).Receive(ctx, name, 3)
+			cancel()
+			if err != nil {
+				t.Errorf("%s: Receive: %v", name, err)
+				return
+			}
+			for _, d := range ds {
+				time.Sleep(20 * time.Millisecond)
+				err := (*q).Ack(context.Background(), d)
+				if errors.Is(err, backends.ErrLeaseLost) {
+					continue // handed over; the next owner delivers it
+				}
+				if err != nil {
+					t.Errorf("%s: Ack: %v", name, err)
+					return
+				}
+				mu.Lock()
+				done[d.Job.ID]++
+				by[name]++
+				mu.Unlock()
+			}
+		}
+	}
+
+	var qaQ backends.Queue = qa
+	stopA := make(chan struct{})
+	var wgA sync.WaitGroup
+	wgA.Add(1)
+	go work(&qaQ, "a", stopA, &wgA)
+	defer func() { close(stopA); wgA.Wait() }()
+
+	eventually(t, 15*time.Second, "a third done by a alone", func() (bool, string) {
+		c := completed()
+		return c >= n/3, fmt.Sprint(c)
+	})
+	qb := newQueue(t, testOptions(brokers))
+	var qbQ backends.Queue = qb
+	stopB := make(chan struct{})
+	var wgB sync.WaitGroup
+	wgB.Add(1)
+	go work(&qbQ, "b", stopB, &wgB)
+	eventually(t, 20*time.Second, "b completed some jobs", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return by["b"] >= 5, fmt.Sprint(by)
+	})
+	close(stopB)
+	wgB.Wait()
+	if err := qb.Close(); err != nil {
+		t.Fatalf("b: Close: %v", err)
+	}
+	eventually(t, 20*time.Second, "every job completed", func() (bool, string) {
+		c := completed()
+		return c == n, fmt.Sprint(c)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, j := range jobs {
+		if done[j.ID] != 1 {
+			t.Errorf("job %s completed %d times", j.Body, done[j.ID])
+		}
+	}
+	t.Logf("completions by worker: %v", by)
+}
