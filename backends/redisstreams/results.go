@@ -1,0 +1,197 @@
+package redisstreams
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/openhqm/openhqm/backends"
+)
+
+// ResultsOptions configures a Results store.
+type ResultsOptions struct {
+	URL    string                // redis://host:port/db; ignored when Client is set
+	Client redis.UniversalClient // shared client; the caller closes it
+	// Prefix of every key; default "openhqm:result:". Keys: Prefix+id (the
+	// record), Prefix+"tomb:"+id (the tombstone), Prefix+"idem:"+key.
+	Prefix string
+	// Tombstone is how long an expired id answers ErrExpired before it
+	// answers ErrNotFound, counted from expiry; default 24h.
+	Tombstone time.Duration
+	// PendingTTL keeps pending and processing records this long after their
+	// last update (a safety net against leaks, far longer than any backlog
+	// should last); default 7 days. They never expire on the short result TTL.
+	PendingTTL time.Duration
+}
+
+// Results is a result store with one hash per job: field r holds the status
+// and metadata as JSON, field b the response body as raw bytes. Each Update is
+// one MULTI/EXEC, so a reader never sees a completed status without its
+// response. All methods are safe for concurrent use; returned Results own
+// their memory.
+type Results struct {
+	rdb       redis.UniversalClient
+	ownClient bool
+	opts      ResultsOptions
+}
+
+// NewResults connects and returns the store; an unreachable Redis answers an
+// error wrapping ErrUnavailable.
+func NewResults(ctx context.Context, opts ResultsOptions) (*Results, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = "openhqm:result:"
+	}
+	if opts.Tombstone <= 0 {
+		opts.Tombstone = 24 * time.Hour
+	}
+	if opts.PendingTTL <= 0 {
+		opts.PendingTTL = 7 * 24 * time.Hour
+	}
+	rdb, own, err := connect(opts.URL, opts.Client)
+	if err != nil {
+		return nil, err
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		if own {
+			rdb.Close()
+		}
+		return nil, fmt.Errorf("redis results: %w", classify(err))
+	}
+	return &Results{rdb: rdb, ownClient: own, opts: opts}, nil
+}
+
+// resultWire is a Result without its body, as stored in field r.
+type resultWire struct {
+	Route       string      `json:"route,omitempty"`
+	Principal   string      `json:"principal,omitempty"`
+	Status      string      `json:"status"`
+	Attempts    int         `json:"attempts,omitempty"`
+	SubmittedAt time.Time   `json:"submitted_at,omitzero"`
+	StartedAt   time.Time   `json:"started_at,omitzero"`
+	UpdatedAt   time.Time   `json:"updated_at,omitzero"`
+	CompletedAt time.Time   `json:"completed_at,omitzero"`
+	Error       string      `json:"error,omitempty"`
+	StatusCode  int         `json:"status_code,omitempty"`
+	Headers     [][2]string `json:"headers,omitempty"`
+}
+
+func (s *Results) key(id string) string  { return s.opts.Prefix + id }
+func (s *Results) tomb(id string) string { return s.opts.Prefix + "tomb:" + id }
+
+// Create records a new pending job (kept PendingTTL).
+func (s *Results) Create(ctx context.Context, r *backends.Result) error {
+	return s.put(ctx, "create", r, 0)
+}
+
+// Update replaces the record atomically. A completed or failed record expires
+// ttl after r.CompletedAt, and its tombstone Tombstone later.
+func (s *Results) Update(ctx context.Context, r *backends.Result, ttl time.Duration) error {
+	return s.put(ctx, "update", r, ttl)
+}
+
+func (s *Results) put(ctx context.Context, op string, r *backends.Result, ttl time.Duration) error {
+	w := resultWire{
+		Route: r.Route, Principal: r.Principal, Status: string(r.Status), Attempts: r.Attempts,
+		SubmittedAt: r.SubmittedAt, StartedAt: r.StartedAt, UpdatedAt: r.UpdatedAt, CompletedAt: r.CompletedAt,
+		Error: r.Error, StatusCode: r.StatusCode,
+	}
+	for _, h := range r.Headers {
+		w.Headers = append(w.Headers, [2]string{h.Name, h.Value})
+	}
+	meta, err := json.Marshal(&w)
+	if err != nil {
+		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, err)
+	}
+	k := s.key(r.ID)
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, k, "r", meta, "b", r.Body)
+		if r.Status == backends.StatusCompleted || r.Status == backends.StatusFailed {
+			done := r.CompletedAt
+			if done.IsZero() {
+				done = time.Now()
+			}
+			p.PExpireAt(ctx, k, done.Add(ttl))
+			p.SetArgs(ctx, s.tomb(r.ID), "1", redis.SetArgs{ExpireAt: done.Add(ttl + s.opts.Tombstone)})
+		} else {
+			p.PExpire(ctx, k, s.opts.PendingTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, classify(err))
+	}
+	return nil
+}
+
+// Get returns the record, ErrNotFound, or ErrExpired, in one round trip.
+func (s *Results) Get(ctx context.Context, id string) (*backends.Result, error) {
+	var fields *redis.SliceCmd
+	var tomb *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fields = p.HMGet(ctx, s.key(id), "r", "b")
+		tomb = p.Exists(ctx, s.tomb(id))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis results: get %s: %w", id, classify(err))
+	}
+	vals := fields.Val()
+	meta, _ := vals[0].(string)
+	if meta == "" {
+		if tomb.Val() > 0 {
+			return nil, fmt.Errorf("redis results: %s: %w", id, backends.ErrExpired)
+		}
+		return nil, fmt.Errorf("redis results: %s: %w", id, backends.ErrNotFound)
+	}
+	var w resultWire
+	if err := json.Unmarshal([]byte(meta), &w); err != nil {
+		return nil, fmt.Errorf("redis results: get %s: malformed record: %w", id, err)
+	}
+	r := &backends.Result{
+		ID: id, Route: w.Route, Principal: w.Principal, Status: backends.Status(w.Status), Attempts: w.Attempts,
+		SubmittedAt: w.SubmittedAt, StartedAt: w.StartedAt, UpdatedAt: w.UpdatedAt, CompletedAt: w.CompletedAt,
+		Error: w.Error, StatusCode: w.StatusCode,
+	}
+	for _, h := range w.Headers {
+		r.Headers = append(r.Headers, backends.Header{Name: h[0], Value: h[1]})
+	}
+	if b, _ := vals[1].(string); b != "" {
+		r.Body = []byte(b)
+	}
+	return r, nil
+}
+
+// Delete removes a record and its tombstone.
+func (s *Results) Delete(ctx context.Context, id string) error {
+	if err := s.rdb.Del(ctx, s.key(id), s.tomb(id)).Err(); err != nil {
+		return fmt.Errorf("redis results: delete %s: %w", id, classify(err))
+	}
+	return nil
+}
+
+// Reserve binds key to id and digest for ttl with one SET NX GET; it returns
+// the binding in force.
+func (s *Results) Reserve(ctx context.Context, key, id, digest string, ttl time.Duration) (string, string, error) {
+	old, err := s.rdb.SetArgs(ctx, s.opts.Prefix+"idem:"+key, id+"\n"+digest, redis.SetArgs{Mode: "NX", Get: true, TTL: ttl}).Result()
+	if errors.Is(err, redis.Nil) {
+		return id, digest, nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("redis results: reserve: %w", classify(err))
+	}
+	bid, bdigest, _ := strings.Cut(old, "\n")
+	return bid, bdigest, nil
+}
+
+// Close closes the client if NewResults created it.
+func (s *Results) Close() error {
+	if s.ownClient {
+		return s.rdb.Close()
+	}
+	return nil
+}
