@@ -54,34 +54,49 @@ func Load(paths []string, opts Options) (cfg *Config, files map[string]*hcl.File
 	if len(paths) == 0 {
 		return nil, nil, nil, errors.New("no configuration path given")
 	}
+	srcs, err := readSources(paths)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, files, diags = parse(srcs, opts)
+	return cfg, files, diags, nil
+}
+
+// readSources reads what Load would: each file, or each directory's
+// configuration files in name order. Symlinks are followed.
+func readSources(paths []string) ([]source, error) {
 	var srcs []source
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("read configuration: %w", err)
+			return nil, fmt.Errorf("read configuration: %w", err)
 		}
-		if !st.IsDir() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("read configuration: %w", err)
+		names := []string{p}
+		if st.IsDir() {
+			if names, err = ConfigFiles(p); err != nil {
+				return nil, err
 			}
-			srcs = append(srcs, source{p, b})
-			continue
-		}
-		names, err := ConfigFiles(p)
-		if err != nil {
-			return nil, nil, nil, err
 		}
 		for _, n := range names {
 			b, err := os.ReadFile(n)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("read configuration: %w", err)
+				return nil, fmt.Errorf("read configuration: %w", err)
 			}
 			srcs = append(srcs, source{n, b})
 		}
 	}
-	cfg, files, diags = parse(srcs, opts)
-	return cfg, files, diags, nil
+	return srcs, nil
+}
+
+// SourceDigest returns the digest Load would give the configuration at
+// paths (Config.Digest) without parsing it, so a watcher can tell a real
+// change from a no-op.
+func SourceDigest(paths []string) (string, error) {
+	srcs, err := readSources(paths)
+	if err != nil {
+		return "", err
+	}
+	return digest(srcs), nil
 }
 
 // ConfigFiles lists the configuration files of a directory: every *.hcl and
