@@ -129,6 +129,7 @@ func (q *Queue) finishLocked(e *entry) {
 	e.c.held--
 	e.done = true
 	e.c.advance()
+	q.depthDirty.Store(true)
 }
 
 // Ack finishes the delivery. Its offset is committed once every earlier
@@ -170,7 +171,8 @@ func (q *Queue) Nack(ctx context.Context, d *backends.Delivery, delay time.Durat
 	msg := q.copyMessage(q.opts.RetryTopic, e)
 	msg.Headers = append(msg.Headers,
 		sarama.RecordHeader{Key: []byte(hdrAttempt), Value: itoa(int64(d.Attempt + 1))},
-		sarama.RecordHeader{Key: []byte(hdrDue), Value: itoa(due.UnixMilli())},
+		// Rounded up: a delay is a lower bound.
+		sarama.RecordHeader{Key: []byte(hdrDue), Value: itoa((due.UnixNano() + 999_999) / 1_000_000)},
 	)
 	if err := q.produce(ctx, msg); err != nil {
 		return err

@@ -47,6 +47,7 @@ type Queue struct {
 	depthAt     time.Time
 	depth       int64
 	sinceSample atomic.Int64 // enqueues since the depth sample
+	depthDirty  atomic.Bool  // a job finished since the depth sample
 
 	wg sync.WaitGroup // producer result loop and reaper
 }

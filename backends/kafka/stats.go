@@ -29,78 +29,124 @@ func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
 		return backends.Stats{}, fmt.Errorf("kafka: stats: %w", backends.ErrClosed)
 	}
 	var s backends.Stats
-	main, err := q.lag(q.opts.Topic)
+	main, mainHeads, err := q.lag(q.opts.Topic)
 	if err != nil {
 		return s, err
 	}
-	retry, err := q.lag(q.opts.RetryTopic)
+	retry, retryHeads, err := q.lag(q.opts.RetryTopic)
 	if err != nil {
 		return s, err
 	}
+	q.sample(main + retry)
 	s.Depth, s.Delayed = main+retry, retry
 	if s.DeadLetters, err = q.count(q.opts.DeadLetterTopic); err != nil {
 		return s, err
 	}
-	q.mu.Lock()
-	s.Pending = int64(len(q.held))
 	var oldest time.Time
-	for c := range q.claims {
-		if t, ok := c.oldest(); ok && (oldest.IsZero() || t.Before(oldest)) {
+	older := func(t time.Time) {
+		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
 			oldest = t
 		}
 	}
-	q.mu.Unlock()
-	if !oldest.IsZero() {
-		s.OldestAge = max(time.Since(oldest), 0)
+	q.mu.Lock()
+	s.Pending = int64(len(q.held))
+	for c := range q.claims {
+		if t, ok := c.oldest(); ok {
+			older(t)
+		}
 	}
-	q.depthMu.Lock()
-	q.depth, q.depthAt = s.Depth, time.Now()
-	q.sinceSample.Store(0)
-	q.depthMu.Unlock()
+	q.mu.Unlock()
+	for _, h := range mainHeads {
+		if t, ok := q.headTime(q.opts.Topic, h); ok {
+			older(t)
+		}
+	}
+	for _, h := range retryHeads {
+		if t, ok := q.headTime(q.opts.RetryTopic, h); ok {
+			older(t)
+		}
+	}
+	if !oldest.IsZero() && s.Depth > 0 {
+		s.OldestAge = max(time.Since(oldest), time.Nanosecond)
+	}
 	return s, ctx.Err()
+}
+
+func (q *Queue) sample(depth int64) {
+	q.depthMu.Lock()
+	q.depth, q.depthAt = depth, time.Now()
+	q.sinceSample.Store(0)
+	q.depthDirty.Store(false)
+	q.depthMu.Unlock()
 }
 
 // approxDepth is the lag as of the last sample younger than StatsInterval,
 // plus the enqueues of this process since that sample.
+//
+// Before refusing a job it takes a fresh sample when jobs finished since
+// the last one, so a queue that drained below the bound accepts again at
+// once.
 func (q *Queue) approxDepth(ctx context.Context) (int64, error) {
 	q.depthMu.Lock()
-	defer q.depthMu.Unlock()
-	if time.Since(q.depthAt) >= q.opts.StatsInterval {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		main, err := q.lag(q.opts.Topic)
-		if err != nil {
-			return 0, err
-		}
-		retry, err := q.lag(q.opts.RetryTopic)
-		if err != nil {
-			return 0, err
-		}
-		q.depth, q.depthAt = main+retry, time.Now()
-		q.sinceSample.Store(0)
+	est := q.depth + q.sinceSample.Load()
+	age := time.Since(q.depthAt)
+	q.depthMu.Unlock()
+	stale := age >= q.opts.StatsInterval ||
+		(est >= q.opts.MaxDepth && (q.depthDirty.Load() || age >= q.opts.StatsInterval/10))
+	if !stale {
+		return est, nil
 	}
-	return q.depth + q.sinceSample.Load(), nil
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	q.depthDirty.Store(false)
+	main, _, err := q.lag(q.opts.Topic)
+	if err != nil {
+		return 0, err
+	}
+	retry, _, err := q.lag(q.opts.RetryTopic)
+	if err != nil {
+		return 0, err
+	}
+	q.sample(main + retry)
+	return main + retry, nil
 }
 
-// lag is the group's lag on topic.
-func (q *Queue) lag(topic string) (int64, error) {
+// head is the first unfinished offset of a partition with a backlog.
+type head struct {
+	partition int32
+	offset    int64
+}
+
+// lag is the group's lag on topic, and where each partition's backlog
+// starts. For partitions this process owns, the local commit point (ahead
+// of the last auto-commit) is used.
+func (q *Queue) lag(topic string) (int64, []head, error) {
 	parts, err := q.client.Partitions(topic)
 	if err != nil {
-		return 0, fmt.Errorf("kafka: partitions of %s: %w: %w", topic, backends.ErrUnavailable, err)
+		return 0, nil, fmt.Errorf("kafka: partitions of %s: %w: %w", topic, backends.ErrUnavailable, err)
 	}
 	resp, err := q.admin.ListConsumerGroupOffsets(q.opts.Group, map[string][]int32{topic: parts})
 	if errors.Is(err, sarama.ErrGroupIDNotFound) {
 		resp, err = nil, nil // no member joined yet: nothing committed
 	}
 	if err != nil {
-		return 0, fmt.Errorf("kafka: committed offsets of %s: %w: %w", q.opts.Group, backends.ErrUnavailable, err)
+		return 0, nil, fmt.Errorf("kafka: committed offsets of %s: %w: %w", q.opts.Group, backends.ErrUnavailable, err)
 	}
+	local := make(map[int32]int64)
+	q.mu.Lock()
+	for c := range q.claims {
+		if c.topic == topic && !c.revoked && c.base >= 0 && c.base > local[c.partition] {
+			local[c.partition] = c.base
+		}
+	}
+	q.mu.Unlock()
 	var total int64
+	var heads []head
 	for _, p := range parts {
 		hwm, err := q.client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
-			return 0, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
+			return 0, nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
 		}
 		committed := int64(-1)
 		if resp != nil {
@@ -111,12 +157,51 @@ func (q *Queue) lag(topic string) (int64, error) {
 		if committed < 0 {
 			// Nothing committed yet: the group starts at the oldest record.
 			if committed, err = q.client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
-				return 0, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
+				return 0, nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
 			}
 		}
-		total += max(hwm-committed, 0)
+		committed = max(committed, local[p])
+		if n := hwm - committed; n > 0 {
+			total += n
+			heads = append(heads, head{p, committed})
+		}
 	}
-	return total, nil
+	return total, heads, nil
+}
+
+// headTime returns when the job at offset (or the first one after it) was
+// accepted, reading one batch of the partition.
+func (q *Queue) headTime(topic string, h head) (time.Time, bool) {
+	b, err := q.client.Leader(topic, h.partition)
+	if err != nil {
+		return time.Time{}, false
+	}
+	req := &sarama.FetchRequest{Version: 4, MinBytes: 1, MaxBytes: 1 << 20, Isolation: sarama.ReadUncommitted}
+	req.AddBlock(topic, h.partition, h.offset, 1<<20, -1)
+	resp, err := b.Fetch(req)
+	if err != nil {
+		return time.Time{}, false
+	}
+	blk := resp.GetBlock(topic, h.partition)
+	if blk == nil || blk.Err != sarama.ErrNoError {
+		return time.Time{}, false
+	}
+	for _, rs := range blk.RecordsSet {
+		if rs == nil || rs.RecordBatch == nil {
+			continue
+		}
+		batch := rs.RecordBatch
+		for _, r := range batch.Records {
+			if batch.FirstOffset+r.OffsetDelta < h.offset {
+				continue
+			}
+			if j, err := decodeJob(r.Value); err == nil && !j.CreatedAt.IsZero() {
+				return j.CreatedAt, true
+			}
+			return batch.FirstTimestamp.Add(r.TimestampDelta), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // count is the number of records retained in topic.

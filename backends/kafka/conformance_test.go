@@ -1,0 +1,30 @@
+package kafka
+
+import (
+	"testing"
+
+	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/backends/backendtest"
+)
+
+// TestConformance runs the shared queue suite against one in-process broker;
+// every queue name gets its own topics (one partition, so one consumer sees
+// jobs in order) and its own group.
+func TestConformance(t *testing.T) {
+	brokers := startCluster(t, 1)
+	backendtest.RunQueue(t, func(t *testing.T, cfg backendtest.QueueConfig) backends.Queue {
+		opts := testOptions(brokers)
+		opts.Name = cfg.Name
+		opts.Topic = cfg.Name
+		opts.Group = cfg.Name + "-workers"
+		opts.Lease = cfg.Lease
+		opts.MaxDepth = int64(cfg.MaxDepth)
+		opts.CreateTopics = true
+		opts.Partitions = 1
+		q, err := New(opts)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		return q
+	}, backendtest.Ordered, backendtest.DetectsLeaseLoss, backendtest.Durable, backendtest.ExactDepth)
+}
