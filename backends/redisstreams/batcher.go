@@ -19,7 +19,9 @@ type BatchOptions struct {
 	MaxBytes int
 	// Linger is how long a sender waits for more jobs when the batch is not
 	// full; default 0: a batch is whatever queued up while the previous round
-	// trip was in flight, which adds no latency to a lone caller.
+	// trip was in flight, which adds no latency to a lone caller and measured
+	// best (a 100µs linger cut throughput by more than half on a 2-core VM,
+	// where timers fire late).
 	Linger time.Duration
 	// Senders is the number of round trips in flight at once; default 2.
 	Senders int

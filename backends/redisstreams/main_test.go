@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/backendtest"
 	"github.com/openhqm/openhqm/internal/testredis"
@@ -16,7 +18,13 @@ import (
 // restart or stop it.
 var srv *testredis.Server
 
+// quiet drops go-redis's own logging of dial failures, which the outage tests provoke.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 func TestMain(m *testing.M) {
+	redis.SetLogger(quiet{})
 	var err error
 	srv, err = testredis.StartMain()
 	if err != nil {

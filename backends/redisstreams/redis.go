@@ -34,6 +34,9 @@ func connect(url string, client redis.UniversalClient) (redis.UniversalClient, b
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = 2 * time.Second
 	}
+	if o.DialerRetries == 0 {
+		o.DialerRetries = 2 // with MaxRetries 1: an outage answers within about half a second
+	}
 	if !strings.Contains(url, "max_retries") {
 		o.MaxRetries = 1
 	}
