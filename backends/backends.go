@@ -94,18 +94,27 @@ type DeadLetter struct {
 type Queue interface {
 	// Enqueue stores the job durably (as durable as the backend is) before it
 	// returns nil. ErrFull above max depth, ErrUnavailable when the backend
-	// cannot be reached.
+	// cannot be reached, ErrClosed after Close. When ctx ends first the
+	// outcome is unknown: the job may still have been stored (and will then be
+	// processed), so callers treat it as a failure without deleting the job's
+	// result record.
 	Enqueue(ctx context.Context, job *Job) error
 	// Receive waits until at least one job is available, up to max jobs, or
 	// until ctx is done or a backend-chosen poll interval (≤ 1s) passes, in
 	// which case it returns no deliveries and a nil error. Each delivery is
 	// leased to consumer until Delivery.LeaseUntil.
 	Receive(ctx context.Context, consumer string, max int) ([]*Delivery, error)
-	// Ack finishes a delivery: the job is never delivered again.
+	// Ack finishes a delivery: the job is never delivered again. Ack, Nack,
+	// Extend and DeadLetter answer ErrLeaseLost when the backend can tell that
+	// the lease expired and the job was delivered again since (memory and
+	// redis can); a lease that expired with no redelivery yet is still honoured.
 	Ack(ctx context.Context, d *Delivery) error
 	// Nack returns the job to the queue to be delivered again after delay.
 	Nack(ctx context.Context, d *Delivery, delay time.Duration) error
 	// Extend pushes the delivery's lease to now+lease and updates LeaseUntil.
+	// Backends whose lease is fixed per queue (redis: the idle time of a
+	// pending entry) extend by their configured lease whatever lease says;
+	// LeaseUntil always tells the truth, so extend again well before it.
 	Extend(ctx context.Context, d *Delivery, lease time.Duration) error
 	// DeadLetter copies the job with the reason to the dead-letter queue and acks it.
 	DeadLetter(ctx context.Context, d *Delivery, dl DeadLetter) error
@@ -152,6 +161,7 @@ type Result struct {
 type ResultStore interface {
 	// Create records a new pending job. It must not expire before the job
 	// finishes (pending records are kept at least as long as jobs may wait).
+	// A bounded store with only unfinished records answers ErrFull.
 	Create(ctx context.Context, r *Result) error
 	// Update replaces the record of r.ID atomically. When r.Status is completed
 	// or failed the record expires ttl after r.CompletedAt and a tombstone
