@@ -80,6 +80,9 @@ func FromEnv(lookup func(string) (string, bool)) (cfg *Config, ok bool, err erro
 	if err := parseListen(c.Server.Listen); err != nil {
 		return nil, true, bad("OPENHQM_SERVER__HOST", "%v", err)
 	}
+	// The original's worker serves its /health and /metrics where its API
+	// would listen: its manifests probe that port.
+	c.Worker.Listen = c.Server.Listen
 
 	proxy := false
 	if v := get("OPENHQM_PROXY__ENABLED"); v != "" {

@@ -46,15 +46,15 @@ func TestFromEnvSeedManifest(t *testing.T) {
 		t.Fatalf("FromEnv: %v %v", ok, err)
 	}
 	type summary struct {
-		Listen, Default, QueueBackend, Stream, Group, DLQ, Results, ResultsURL, LogLevel string
-		Metrics, Embedded                                                                bool
-		Batch, Attempts                                                                  int
-		LegacyTimeout, Lease                                                             time.Duration
-		Auth                                                                             map[string]Auth
-		Routes                                                                           []string
+		Listen, WorkerListen, Default, QueueBackend, Stream, Group, DLQ, Results, ResultsURL, LogLevel string
+		Metrics, Embedded                                                                              bool
+		Batch, Attempts                                                                                int
+		LegacyTimeout, Lease                                                                           time.Duration
+		Auth                                                                                           map[string]Auth
+		Routes                                                                                         []string
 	}
 	got := summary{
-		Listen: cfg.Server.Listen, Default: cfg.SubmitAPI.Endpoint, QueueBackend: string(cfg.Queues["requests"].Backend),
+		Listen: cfg.Server.Listen, WorkerListen: cfg.Worker.Listen, Default: cfg.SubmitAPI.Endpoint, QueueBackend: string(cfg.Queues["requests"].Backend),
 		Stream: cfg.Queues["requests"].Redis.Stream, Group: cfg.Queues["requests"].Redis.Group, DLQ: cfg.Queues["requests"].DeadLetter,
 		Results: string(cfg.Results.Backend), ResultsURL: cfg.Results.RedisURL, LogLevel: cfg.Telemetry.LogLevel,
 		Metrics: cfg.Telemetry.Metrics, Embedded: cfg.Worker.Embedded, Batch: cfg.Worker.BatchSize, Attempts: cfg.SubmitAPI.Retry.Attempts,
@@ -67,7 +67,7 @@ func TestFromEnvSeedManifest(t *testing.T) {
 		got.Routes = append(got.Routes, r.Name+" "+r.Match.PathPrefix+" "+string(r.Mode)+" "+r.Endpoint)
 	}
 	want := summary{
-		Listen: ":8000", Default: "legacy-api", QueueBackend: "redis", Stream: "openhqm-requests", Group: "openhqm-workers", DLQ: "openhqm-dlq",
+		Listen: ":8000", WorkerListen: ":8000", Default: "legacy-api", QueueBackend: "redis", Stream: "openhqm-requests", Group: "openhqm-workers", DLQ: "openhqm-dlq",
 		Results: "redis", ResultsURL: "redis://redis:6379/1", LogLevel: "warn", Metrics: false, Embedded: false, Batch: 20, Attempts: 5,
 		LegacyTimeout: 300 * time.Second, Lease: 330 * time.Second,
 		Auth: map[string]Auth{
