@@ -83,6 +83,13 @@ func (q *Queue) takeRedo(out []*backends.Delivery, max int) []*backends.Delivery
 		q.redo = q.redo[1:]
 		out = q.leaseLocked(out, e)
 	}
+	if len(q.redo) > 0 {
+		// Leave the token for another waiting Receive.
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
 	return out
 }
 

@@ -195,3 +195,74 @@ func TestRebalance(t *testing.T) {
 	}
 	t.Logf("completions by worker: %v", by)
 }
+
+// TestRevokeHandsOver: when a second worker joins, a job the first one
+// holds either finishes within RevokeTimeout (its ack commits and nobody
+// gets it again) or is abandoned after it (its ack answers ErrLeaseLost and
+// the new owner delivers it with the next attempt number).
+func TestRevokeHandsOver(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ackAfter time.Duration // when a acks, after b joined
+		wantLost bool
+	}{
+		{"finished during the hand-over", 100 * time.Millisecond, false},
+		{"abandoned after RevokeTimeout", 1500 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			brokers := startCluster(t, 1)
+			opts := testOptions(brokers)
+			opts.RevokeTimeout = 500 * time.Millisecond
+			qa := newQueue(t, opts)
+			job := newJob("k", "held")
+			enqueue(t, qa, job)
+			held := receiveN(t, qa, "a", 1, 10*time.Second)[0]
+
+			qb := newQueue(t, opts)
+			// Whichever worker owns the partition afterwards delivers it.
+			type delivery struct {
+				q *Queue
+				d *backends.Delivery
+			}
+			got := make(chan []delivery, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel()
+				var out []delivery
+				for ctx.Err() == nil && len(out) == 0 {
+					for _, w := range []struct {
+						q    *Queue
+						name string
+					}{{qb, "b"}, {qa, "a"}} {
+						rctx, rcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+						ds, _ := w.q.Receive(rctx, w.name, 1)
+						rcancel()
+						for _, d := range ds {
+							out = append(out, delivery{w.q, d})
+						}
+					}
+				}
+				got <- out
+			}()
+			time.Sleep(tc.ackAfter)
+			err := qa.Ack(context.Background(), held)
+			if tc.wantLost != errors.Is(err, backends.ErrLeaseLost) || (!tc.wantLost && err != nil) {
+				t.Fatalf("Ack by the old owner: %v (want lease lost: %v)", err, tc.wantLost)
+			}
+			ds := <-got
+			switch {
+			case tc.wantLost && (len(ds) != 1 || ds[0].d.Job.ID != job.ID || ds[0].d.Attempt != 2):
+				t.Fatalf("after the hand-over: %d deliveries, want the abandoned job at attempt 2", len(ds))
+			case !tc.wantLost && len(ds) != 0:
+				t.Fatalf("after the hand-over: job %q attempt %d, want nothing (it was finished)", ds[0].d.Job.Body, ds[0].d.Attempt)
+			}
+			if tc.wantLost {
+				ack(t, ds[0].q, ds[0].d)
+			}
+			eventually(t, 5*time.Second, "committed past the job", func() (bool, string) {
+				off, meta := committed(t, brokers, testTopic, 0)
+				return off == 1, fmtOffsets(off, meta)
+			})
+		})
+	}
+}
