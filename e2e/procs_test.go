@@ -1,0 +1,303 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// proc is a running openhqm process.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	mu   *sync.Mutex
+	done chan struct{}
+	err  error
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// start runs the openhqm binary with args and env (added to a clean
+// environment that keeps only PATH and HOME). It is stopped at the end of the
+// test; its output is printed when the test failed.
+func start(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	p := &proc{name: name, cmd: cmd, log: new(bytes.Buffer), mu: new(sync.Mutex), done: make(chan struct{})}
+	cmd.Stdout = lockedWriter{p.mu, p.log}
+	cmd.Stderr = lockedWriter{p.mu, p.log}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.signal(syscall.SIGKILL)
+		<-p.done
+		if t.Failed() {
+			t.Logf("--- output of %s ---\n%s", name, p.output())
+		}
+	})
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+func (p *proc) signal(sig syscall.Signal) {
+	select {
+	case <-p.done:
+	default:
+		p.cmd.Process.Signal(sig)
+	}
+}
+
+// stop sends SIGTERM and waits for the exit status.
+func (p *proc) stop(t *testing.T, within time.Duration) int {
+	t.Helper()
+	p.signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(within):
+		t.Fatalf("%s did not exit within %v of SIGTERM", p.name, within)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// freeAddr returns a 127.0.0.1 address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitOK polls url until it answers 200.
+func waitOK(t *testing.T, p *proc, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited: %v\n%s", p.name, p.err, p.output())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: %s did not answer 200 within 20s\n%s", p.name, url, p.output())
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "openhqm.hcl"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// app is the legacy app of the tests: it answers POSTs with a JSON echo of
+// the body and counts the deliveries of each Idempotency-Key.
+type app struct {
+	URL   string
+	delay time.Duration
+	mu    sync.Mutex
+	seen  map[string]int
+	total int
+}
+
+func startApp(t *testing.T, delay time.Duration) *app {
+	t.Helper()
+	a := &app{delay: delay, seen: map[string]int{}}
+	srv := &http.Server{Handler: a}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	a.URL = "http://" + l.Addr().String()
+	return a
+}
+
+func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	key := r.Header.Get("Idempotency-Key")
+	a.mu.Lock()
+	a.seen[key]++
+	a.total++
+	a.mu.Unlock()
+	if a.delay > 0 {
+		time.Sleep(a.delay)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-App", "legacy")
+	fmt.Fprintf(w, `{"path":%q,"echo":%s}`, r.URL.Path, jsonString(body))
+}
+
+func jsonString(b []byte) string {
+	s, _ := json.Marshal(string(b))
+	return string(s)
+}
+
+// answer is what the app answers to a POST of body on path.
+func answer(path, body string) string {
+	return fmt.Sprintf(`{"path":%q,"echo":%s}`, path, jsonString([]byte(body)))
+}
+
+func (a *app) counts() (keys, total, duplicates int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, n := range a.seen {
+		if n > 1 {
+			duplicates += n - 1
+		}
+	}
+	return len(a.seen), a.total, duplicates
+}
+
+func (a *app) saw(key string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.seen[key]
+}
+
+// client is an HTTP client with a pool large enough for the tests' concurrency.
+var client = &http.Client{
+	Timeout:   30 * time.Second,
+	Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128},
+}
+
+// submitted is one request the test sent and what became of it.
+type submitted struct {
+	body   string
+	code   int
+	id     string
+	status string
+}
+
+func submit(base, path, body string) (submitted, error) {
+	s := submitted{body: body}
+	resp, err := client.Post(base+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	s.code = resp.StatusCode
+	if resp.StatusCode != http.StatusAccepted {
+		io.Copy(io.Discard, resp.Body)
+		return s, nil
+	}
+	var v struct {
+		ID        string `json:"id"`
+		Status    string `json:"status"`
+		StatusURL string `json:"status_url"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return s, fmt.Errorf("decode 202 body: %w", err)
+	}
+	if loc := resp.Header.Get("Location"); loc != "/-/requests/"+v.ID {
+		return s, fmt.Errorf("Location %q, want /-/requests/%s", loc, v.ID)
+	}
+	s.id, s.status = v.ID, v.Status
+	return s, nil
+}
+
+// status returns the job's status field.
+func status(base, id string) (string, error) {
+	resp, err := client.Get(base + "/-/requests/" + id)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return "", fmt.Errorf("GET /-/requests/%s: %d %s", id, resp.StatusCode, b)
+	}
+	var v struct {
+		Status string `json:"status"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&v)
+	return v.Status, err
+}
+
+// response returns the stored answer of the app for a completed job.
+func response(base, id string) (int, http.Header, string, error) {
+	resp, err := client.Get(base + "/-/requests/" + id + "/response")
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b), err
+}
+
+// waitCompleted polls every id until all are completed, or fails the test
+// after within with how many are not.
+func waitCompleted(t *testing.T, base string, ids []string, within time.Duration) {
+	t.Helper()
+	left := map[string]bool{}
+	for _, id := range ids {
+		left[id] = true
+	}
+	deadline := time.Now().Add(within)
+	for len(left) > 0 && time.Now().Before(deadline) {
+		for id := range left {
+			st, err := status(base, id)
+			if err != nil {
+				continue
+			}
+			switch st {
+			case "completed":
+				delete(left, id)
+			case "failed":
+				t.Fatalf("job %s failed", id)
+			}
+		}
+		if len(left) > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if len(left) > 0 {
+		t.Fatalf("%d of %d jobs not completed within %v", len(left), len(ids), within)
+	}
+}
