@@ -42,11 +42,11 @@ type app struct {
 	router  *router.Server   // serve only
 	workers *workerpool.Pool // nil when this process runs no worker pool
 
-	cfg   atomic.Pointer[config.Config]
-	live  atomic.Pointer[plan] // the backends of the current generation
+	cfg  atomic.Pointer[config.Config]
+	live atomic.Pointer[plan] // the backends of the current generation
 	// staging is the plan being applied, while router.Apply runs (under mu).
 	staging *plan
-	first *config.Config // the generation the listeners were started with
+	first   *config.Config // the generation the listeners were started with
 
 	mu     sync.Mutex // serializes apply and reload
 	status configStatus
