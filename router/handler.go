@@ -1,0 +1,229 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/internal/upstream"
+	"github.com/valyala/fasthttp"
+)
+
+// Handler serves the main listener: the admin paths first when admin_listen
+// is empty, then the job API of the async path, then the routes. It is safe
+// for concurrent use.
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	g := s.gen.Load() // the snapshot this request uses to the end
+	if g == nil {
+		if s.serveAdmin(ctx, nil) {
+			return
+		}
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "no configuration loaded yet", nil)
+		return
+	}
+	if g.adminOnMain && s.serveAdmin(ctx, g) {
+		return
+	}
+	if s.serveJobAPI(ctx, g) {
+		return
+	}
+	start := time.Now()
+	r := g.Table.Match(ctx)
+	if r == nil {
+		s.notFound(ctx)
+		s.unmatched.observe(ctx.Response.StatusCode(), start)
+		return
+	}
+	s.serveRoute(ctx, g, r, start)
+}
+
+// AdminHandler serves admin_listen: only the admin paths.
+func (s *Server) AdminHandler(ctx *fasthttp.RequestCtx) {
+	if !s.serveAdmin(ctx, s.gen.Load()) {
+		writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not found"})
+	}
+}
+
+func (s *Server) notFound(ctx *fasthttp.RequestCtx) {
+	msg := "no route for " + string(ctx.Method()) + " " + string(ctx.Path())
+	writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": msg})
+}
+
+// serveRoute runs the inbound checks and then the route's mode. DESIGN §3.
+func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, g *Generation, r *Route, start time.Time) {
+	st := r.state
+	ex := acquireExchange()
+	defer releaseExchange(ex)
+
+	if id := ctx.Request.Header.Peek(headerRequestID); validRequestID(id) {
+		ex.id = append(ex.id, id...)
+	} else {
+		ex.id = appendNewRequestID(ex.id)
+	}
+
+	switch {
+	case st.auth != nil && !s.authorize(ctx, st, ex):
+		writeError(ctx, fasthttp.StatusUnauthorized, "missing or invalid credentials", ex.id)
+		ctx.Response.Header.Set("WWW-Authenticate", st.auth.challenge)
+	case !s.allow(ctx, st, ex):
+		// allow wrote the 429
+	case g.maxBody > 0 && int64(len(ctx.Request.Body())) > g.maxBody:
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large", ex.id)
+	case r.Config.Mode == config.ModeAsync ||
+		(r.Config.Mode == config.ModeAuto && prefersAsync(&ctx.Request.Header)):
+		s.serveAsync(ctx, g, r, ex)
+	default:
+		s.forward(ctx, r, ex)
+	}
+
+	code := ctx.Response.StatusCode()
+	st.metrics.observe(code, start)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("request", "request_id", string(ex.id), "route", r.Name, "endpoint", st.endpoint,
+			"status", code, "duration", time.Since(start))
+	}
+}
+
+func (s *Server) authorize(ctx *fasthttp.RequestCtx, st *routeState, ex *exchange) bool {
+	ex.principal = st.auth.principal(&ctx.Request.Header)
+	return ex.principal >= 0
+}
+
+func (s *Server) allow(ctx *fasthttp.RequestCtx, st *routeState, ex *exchange) bool {
+	if st.bucket == nil {
+		return true
+	}
+	ok, retry := st.bucket.take(time.Now())
+	if ok {
+		return true
+	}
+	st.metrics.rateLimited.Inc()
+	writeError(ctx, fasthttp.StatusTooManyRequests, "rate limit exceeded", ex.id)
+	ex.buf = strconv.AppendInt(ex.buf[:0], int64(retry), 10)
+	ctx.Response.Header.SetBytesV("Retry-After", ex.buf)
+	return false
+}
+
+// prefersAsync reports whether the client sent Prefer: respond-async.
+func prefersAsync(h *fasthttp.RequestHeader) bool {
+	return bytes.Contains(h.Peek("Prefer"), []byte("respond-async"))
+}
+
+// forward proxies the request in place: ctx.Request becomes the outbound
+// request and the app's answer is read straight into ctx.Response.
+func (s *Server) forward(ctx *fasthttp.RequestCtx, r *Route, ex *exchange) {
+	st := r.state
+	req := &ctx.Request
+	clientClose := req.Header.ConnectionClose()
+
+	// The original Host must be copied before the header is rewritten.
+	ex.buf = append(ex.buf[:0], ctx.Host()...)
+	hostEnd := len(ex.buf)
+
+	upstream.StripHopByHop(&req.Header)
+	if st.auth != nil {
+		// The client's credential is openhqm's, not the app's.
+		req.Header.Del(st.auth.header)
+	}
+
+	xff := req.Header.Peek("X-Forwarded-For")
+	ex.buf = append(ex.buf, xff...)
+	if len(xff) > 0 {
+		ex.buf = append(ex.buf, ", "...)
+	}
+	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
+		ex.buf = ip.Unmap().AppendTo(ex.buf)
+	}
+	req.Header.SetBytesV("X-Forwarded-For", ex.buf[hostEnd:])
+	req.Header.SetBytesV("X-Forwarded-Host", ex.buf[:hostEnd])
+	if ctx.IsTLS() {
+		req.Header.Set("X-Forwarded-Proto", "https")
+	} else {
+		req.Header.Set("X-Forwarded-Proto", "http")
+	}
+	req.Header.SetBytesV(headerRequestID, ex.id)
+
+	err := st.client.Do(req, &ctx.Response, time.Now().Add(st.timeout))
+	if err != nil {
+		s.upstreamError(ctx, r, ex, err)
+	} else {
+		upstream.StripHopByHopResponse(&ctx.Response.Header)
+		ctx.Response.Header.SetBytesV(headerRequestID, ex.id)
+	}
+	if clientClose {
+		ctx.SetConnectionClose()
+	}
+}
+
+func (s *Server) upstreamError(ctx *fasthttp.RequestCtx, r *Route, ex *exchange, err error) {
+	code, msg := fasthttp.StatusBadGateway, "the application could not be reached"
+	switch {
+	case errors.Is(err, upstream.ErrTimeout):
+		code, msg = fasthttp.StatusGatewayTimeout, "the application did not answer in time"
+	case errors.Is(err, upstream.ErrOverloaded):
+		code, msg = fasthttp.StatusServiceUnavailable, "the application is at its concurrency limit"
+	case errors.Is(err, upstream.ErrReset):
+		msg = "the application closed the connection without a valid answer"
+	}
+	writeError(ctx, code, msg, ex.id)
+	if code == fasthttp.StatusServiceUnavailable {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	s.log.Warn("upstream request failed", "request_id", string(ex.id), "route", r.Name,
+		"endpoint", r.state.endpoint, "status", code, "err", err)
+}
+
+// marshalRoute describes one compiled route for /-/routes.
+func marshalRoute(r *Route) map[string]any {
+	rc := r.Config
+	m := map[string]any{"name": r.Name, "mode": rc.Mode, "endpoint": rc.Endpoint}
+	switch {
+	case rc.Match.PathSegments != nil:
+		m["path_template"] = rc.Match.Path
+	case rc.Match.Path != "":
+		m["path"] = rc.Match.Path
+	default:
+		p := rc.Match.PathPrefix
+		if p == "" {
+			p = "/"
+		}
+		m["path_prefix"] = p
+	}
+	if len(rc.Match.Methods) > 0 {
+		m["methods"] = rc.Match.Methods
+	}
+	if len(rc.Match.Hosts) > 0 {
+		m["hosts"] = rc.Match.Hosts
+	}
+	if len(rc.Match.Headers) > 0 {
+		hs := map[string]string{}
+		for _, h := range rc.Match.Headers {
+			if h.Regex != nil {
+				hs[h.Name] = "~" + h.Regex.String()
+			} else {
+				hs[h.Name] = h.Value
+			}
+		}
+		m["headers"] = hs
+	}
+	if rc.Match.JQ != nil {
+		m["jq"] = rc.Match.JQ.Source
+	}
+	if rc.Priority != 0 {
+		m["priority"] = rc.Priority
+	}
+	if rc.Queue != "" {
+		m["queue"] = rc.Queue
+	}
+	if r.state != nil {
+		m["timeout"] = r.state.timeout.String()
+		m["client_auth"] = r.state.auth != nil
+		m["rate_limited"] = r.state.bucket != nil
+	}
+	return m
+}

@@ -1,0 +1,230 @@
+package router
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"github.com/openhqm/openhqm/config"
+	"github.com/valyala/fasthttp"
+)
+
+// Table is an immutable compiled route table. Match is safe for concurrent
+// use and allocates nothing unless a candidate route matches on its JSON body.
+type Table struct {
+	exact  map[string][]*Route // exact path → candidates in precedence order
+	others []*Route            // templates, prefixes and catch-alls in precedence order
+	all    []*Route            // every route in precedence order
+}
+
+// Route is a compiled route: the configuration plus what the sync path
+// needs, resolved once per generation.
+type Route struct {
+	Config *config.Route
+	Name   string
+
+	prefix  string // trimmed of its trailing slash; "" with anyPath
+	anyPath bool   // no path condition, or prefix "/"
+	segs    []config.Segment
+	methods []string
+	hosts   []string
+	headers []config.HeaderMatch
+	jq      *config.JQ
+
+	state *routeState // per-generation runtime state (client, limiter, metrics)
+}
+
+// compile builds the table from cfg's routes in config.Precedence order.
+func compile(cfg *config.Config) *Table {
+	t := &Table{exact: map[string][]*Route{}}
+	for _, rc := range config.Precedence(cfg.Routes) {
+		r := &Route{
+			Config:  rc,
+			Name:    rc.Name,
+			methods: rc.Match.Methods,
+			hosts:   rc.Match.Hosts,
+			headers: rc.Match.Headers,
+			jq:      rc.Match.JQ,
+		}
+		m := &rc.Match
+		switch {
+		case m.PathSegments != nil:
+			r.segs = m.PathSegments
+			t.others = append(t.others, r)
+		case m.Path != "":
+			t.exact[m.Path] = append(t.exact[m.Path], r)
+		default:
+			r.prefix = strings.TrimSuffix(m.PathPrefix, "/")
+			r.anyPath = r.prefix == ""
+			t.others = append(t.others, r)
+		}
+		t.all = append(t.all, r)
+	}
+	return t
+}
+
+// request is what matching looks at. body is parsed as JSON at most once,
+// and only when a candidate route has a jq condition.
+type request struct {
+	method []byte
+	host   []byte // without port
+	path   []byte // normalized, decoded
+	header *fasthttp.RequestHeader
+	body   []byte
+
+	parsed  bool
+	bodyVal any
+	bodyOK  bool
+}
+
+// Match returns the first route in precedence order whose every condition
+// matches, or nil.
+func (t *Table) Match(ctx *fasthttp.RequestCtx) *Route {
+	req := request{
+		method: ctx.Method(),
+		host:   stripPort(ctx.Host()),
+		path:   ctx.Path(),
+		header: &ctx.Request.Header,
+	}
+	return t.match(&req, ctx)
+}
+
+func (t *Table) match(req *request, ctx *fasthttp.RequestCtx) *Route {
+	for _, r := range t.exact[string(req.path)] {
+		if r.matchRest(req, ctx) {
+			return r
+		}
+	}
+	for _, r := range t.others {
+		if r.matchPath(req.path) && r.matchRest(req, ctx) {
+			return r
+		}
+	}
+	return nil
+}
+
+func (r *Route) matchPath(path []byte) bool {
+	switch {
+	case r.anyPath:
+		return true
+	case r.segs != nil:
+		return matchTemplate(r.segs, path)
+	default:
+		p := r.prefix
+		return len(path) >= len(p) && string(path[:len(p)]) == p &&
+			(len(path) == len(p) || path[len(p)] == '/')
+	}
+}
+
+// matchTemplate reports whether path has exactly the template's segments;
+// a placeholder matches one non-empty segment.
+func matchTemplate(segs []config.Segment, path []byte) bool {
+	if len(path) == 0 || path[0] != '/' {
+		return false
+	}
+	rest := path[1:]
+	for i, s := range segs {
+		var seg []byte
+		if j := bytes.IndexByte(rest, '/'); j >= 0 {
+			seg, rest = rest[:j], rest[j+1:]
+			if i == len(segs)-1 {
+				return false // more segments than the template
+			}
+		} else {
+			seg, rest = rest, nil
+			if i != len(segs)-1 {
+				return false
+			}
+		}
+		if s.Param != "" {
+			if len(seg) == 0 {
+				return false
+			}
+		} else if string(seg) != s.Literal {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Route) matchRest(req *request, ctx *fasthttp.RequestCtx) bool {
+	if len(r.methods) > 0 {
+		ok := false
+		for _, m := range r.methods {
+			if string(req.method) == m {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(r.hosts) > 0 {
+		ok := false
+		for _, h := range r.hosts {
+			if bytes.EqualFold(req.host, []byte(h)) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	for i := range r.headers {
+		hm := &r.headers[i]
+		v := req.header.Peek(hm.Name)
+		if hm.Regex != nil {
+			if !hm.Regex.Match(v) {
+				return false
+			}
+		} else if string(v) != hm.Value {
+			return false
+		}
+	}
+	if r.jq != nil {
+		return matchJQ(r.jq, req, ctx)
+	}
+	return true
+}
+
+// matchJQ evaluates the route's jq condition on the JSON body. It allocates
+// (decoding the body), which is why only routes with a jq condition pay it.
+func matchJQ(q *config.JQ, req *request, ctx *fasthttp.RequestCtx) bool {
+	if !req.parsed {
+		req.parsed = true
+		body := req.body
+		if body == nil && ctx != nil {
+			body = ctx.Request.Body()
+		}
+		req.bodyOK = json.Unmarshal(body, &req.bodyVal) == nil
+	}
+	if !req.bodyOK {
+		return false
+	}
+	iter := q.Code.Run(req.bodyVal)
+	v, ok := iter.Next()
+	if !ok {
+		return false
+	}
+	b, isBool := v.(bool)
+	return isBool && b
+}
+
+func stripPort(host []byte) []byte {
+	if len(host) > 0 && host[0] == '[' { // [v6]:port
+		if i := bytes.IndexByte(host, ']'); i > 0 {
+			return host[1:i]
+		}
+		return host
+	}
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 {
+		return host[:i]
+	}
+	return host
+}
+
+// Routes returns the compiled routes in precedence order. The slice must not
+// be modified.
+func (t *Table) Routes() []*Route { return t.all }
