@@ -231,6 +231,9 @@ func (q *Queue) Receive(ctx context.Context, consumer string, limit int) ([]*bac
 	if errors.Is(err, redis.Nil) || (err != nil && ctx.Err() != nil) {
 		return nil, nil
 	}
+	if err != nil && q.closed.Load() {
+		return nil, q.errorf("receive: %w", backends.ErrClosed)
+	}
 	if err != nil {
 		return nil, q.errorf("receive: %w", classify(err))
 	}
@@ -350,7 +353,7 @@ func (q *Queue) Ack(ctx context.Context, d *backends.Delivery) error {
 func (q *Queue) Nack(ctx context.Context, d *backends.Delivery, delay time.Duration) error {
 	due := int64(0)
 	if delay > 0 {
-		due = time.Now().Add(delay).UnixMilli()
+		due = time.Now().Add(delay + time.Millisecond - 1).UnixMilli() // never before the delay
 	}
 	return q.settle(ctx, "nack", nackScript, q.keys[:3], d, d.Job.ID, d.Attempt, due)
 }
