@@ -72,9 +72,12 @@ type request struct {
 	header *fasthttp.RequestHeader
 	body   []byte
 
-	parsed  bool
-	bodyVal any
-	bodyOK  bool
+	json *jsonBody // decoded on first use; allocated only then
+}
+
+type jsonBody struct {
+	val any
+	ok  bool
 }
 
 // Match returns the first route in precedence order whose every condition
@@ -192,18 +195,19 @@ func (r *Route) matchRest(req *request, ctx *fasthttp.RequestCtx) bool {
 // matchJQ evaluates the route's jq condition on the JSON body. It allocates
 // (decoding the body), which is why only routes with a jq condition pay it.
 func matchJQ(q *config.JQ, req *request, ctx *fasthttp.RequestCtx) bool {
-	if !req.parsed {
-		req.parsed = true
+	if req.json == nil {
 		body := req.body
 		if body == nil && ctx != nil {
 			body = ctx.Request.Body()
 		}
-		req.bodyOK = json.Unmarshal(body, &req.bodyVal) == nil
+		jb := &jsonBody{}
+		jb.ok = json.Unmarshal(body, &jb.val) == nil
+		req.json = jb
 	}
-	if !req.bodyOK {
+	if !req.json.ok {
 		return false
 	}
-	iter := q.Code.Run(req.bodyVal)
+	iter := q.Code.Run(req.json.val)
 	v, ok := iter.Next()
 	if !ok {
 		return false
