@@ -182,4 +182,3 @@ func decodeTestConfig(t *testing.T, src string) *config.Config {
 	}
 	return cfg
 }
-
