@@ -143,10 +143,8 @@ func (q *Queue) Enqueue(ctx context.Context, job *backends.Job) error {
 	if q.closed.Load() {
 		return q.errorf("enqueue: %w", backends.ErrClosed)
 	}
-	meta, err := encodeMeta(job)
-	if err != nil {
-		return q.errorf("enqueue %s: %w", job.ID, err)
-	}
+	meta := encodeMeta(job)
+	var err error
 	if q.batcher != nil {
 		err = q.batcher.do(ctx, meta, job.Body)
 	} else {
