@@ -135,6 +135,7 @@ func writeConfig(t *testing.T, text string) string {
 // the body and counts the deliveries of each Idempotency-Key.
 type app struct {
 	URL   string
+	name  string // sent back in X-App-Name
 	delay time.Duration
 	mu    sync.Mutex
 	seen  map[string]int
@@ -171,6 +172,8 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-App", "legacy")
+	w.Header().Set("X-App-Name", a.name)
+	w.Header().Set("X-Gen-Seen", r.Header.Get("X-Gen"))
 	fmt.Fprintf(w, `{"path":%q,"echo":%s}`, r.URL.Path, jsonString(body))
 }
 
