@@ -85,8 +85,15 @@ func (b *backendSet) prepare(ctx context.Context, cfg *config.Config) (*plan, er
 		p.opened = append(p.opened, q)
 	}
 	for name, old := range b.queues {
-		if p.queues[name] != old {
-			p.retired = append(p.retired, old.q)
+		if p.queues[name] == old {
+			continue
+		}
+		p.retired = append(p.retired, old.q)
+		if old.cfg.Backend == config.BackendMemory {
+			if st, err := old.q.Stats(ctx); err == nil && st.Depth > st.Pending {
+				b.log.Warn("a removed memory queue still holds jobs that were not started; they are dropped with it",
+					"queue", name, "jobs", st.Depth-st.Pending)
+			}
 		}
 	}
 
