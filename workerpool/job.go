@@ -65,6 +65,7 @@ func (p *Pool) handle(r *runner, d *backends.Delivery) {
 			a.nack(backoff(defaultRetry, d.Attempt, p.rand))
 		}
 	}()
+	a.cfg = p.opts.Config()
 	a.hb = p.startHeartbeat(a)
 	defer a.hb.stop()
 	a.run()
@@ -73,7 +74,6 @@ func (p *Pool) handle(r *runner, d *backends.Delivery) {
 // run is the job's path: mark processing, replay, classify, store, settle.
 func (a *attempt) run() {
 	ctx := a.r.jobCtx
-	a.cfg = a.p.opts.Config()
 	if a.cfg == nil {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "config").Inc()
 		a.log.Error("no configuration loaded; job will be delivered again")
@@ -114,7 +114,7 @@ func (a *attempt) run() {
 		// The previous attempts ended without an outcome (a worker died or
 		// lost its lease): do not let a job that kills workers loop forever.
 		a.fail(fmt.Sprintf("gave up: %d attempts ended without an outcome (the worker stopped or lost its lease); limit is %d",
-			a.res.Attempts-1, limit), nil, outcomeFailed)
+			a.res.Attempts-1, limit), nil)
 		return
 	}
 	if err := a.p.opts.Results.Update(ctx, a.res, a.cfg.Results.TTL); err != nil {
@@ -125,7 +125,7 @@ func (a *attempt) run() {
 	ep := a.cfg.Endpoints[a.job.Endpoint]
 	if ep == nil {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "endpoint_missing").Inc()
-		a.fail(fmt.Sprintf("endpoint %q is not in the current configuration", a.job.Endpoint), nil, outcomeFailed)
+		a.fail(fmt.Sprintf("endpoint %q is not in the current configuration", a.job.Endpoint), nil)
 		return
 	}
 	a.replay(ctx, ep)
@@ -234,7 +234,7 @@ func (a *attempt) replay(ctx context.Context, ep *config.Endpoint) {
 	if retryable {
 		reason += fmt.Sprintf(" (gave up after %d attempts)", a.res.Attempts)
 	}
-	a.fail(reason, ans, outcomeFailed)
+	a.fail(reason, ans)
 }
 
 // buildRequest fills req from the job. The upstream client adds the scheme,
@@ -316,7 +316,7 @@ func (a *attempt) retry(reason string, delay time.Duration) {
 
 // fail stores the job as failed with the reason and the last answer, then
 // copies it to the dead letter queue (which acks it).
-func (a *attempt) fail(reason string, ans *answer, outcome string) {
+func (a *attempt) fail(reason string, ans *answer) {
 	now := a.p.now()
 	r := *a.res
 	r.Status = backends.StatusFailed
@@ -330,7 +330,7 @@ func (a *attempt) fail(reason string, ans *answer, outcome string) {
 		return
 	}
 	a.res = &r
-	a.p.m.jobs.WithLabelValues(a.r.queue, a.job.Endpoint, outcome).Inc()
+	a.p.m.jobs.WithLabelValues(a.r.queue, a.job.Endpoint, outcomeFailed).Inc()
 	a.log.Error("job failed; moved to the dead letter queue", "reason", reason)
 	a.deadLetter(reason, ans)
 }
@@ -392,8 +392,8 @@ func (h *heartbeat) stop() {
 
 func (p *Pool) startHeartbeat(a *attempt) *heartbeat {
 	lease := defaultLease
-	if cfg := p.opts.Config(); cfg != nil && cfg.Queues[a.r.queue] != nil && cfg.Queues[a.r.queue].Lease > 0 {
-		lease = cfg.Queues[a.r.queue].Lease
+	if a.cfg != nil && a.cfg.Queues[a.r.queue] != nil && a.cfg.Queues[a.r.queue].Lease > 0 {
+		lease = a.cfg.Queues[a.r.queue].Lease
 	} else if left := a.d.LeaseUntil.Sub(p.now()); left > 0 {
 		lease = left
 	}
@@ -402,6 +402,12 @@ func (p *Pool) startHeartbeat(a *attempt) *heartbeat {
 	h := &heartbeat{cancel: cancel, done: make(chan struct{})}
 	go func() { // owned by the job: stop waits for it
 		defer close(h.done)
+		defer func() {
+			if v := recover(); v != nil {
+				p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "panic").Inc()
+				a.log.Error("lease heartbeat panicked; the lease is no longer extended", keyErr, fmt.Errorf("panic: %v", v))
+			}
+		}()
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
