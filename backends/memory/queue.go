@@ -50,6 +50,7 @@ type Queue struct {
 	mu       sync.Mutex
 	closed   bool
 	wake     chan struct{} // closed and replaced when a job becomes ready
+	wakeUsed bool          // a Receive is (or was) waiting on wake
 	ready    deque
 	leased   map[string]*item // by receipt
 	leases   leaseHeap        // lease expiry, lazily pruned
@@ -82,10 +83,15 @@ func (q *Queue) errorf(format string, err error) error {
 	return fmt.Errorf("memory queue %q: "+format, q.opts.Name, err)
 }
 
-// signal wakes every waiting Receive; q.mu is held.
+// signal wakes every waiting Receive; q.mu is held. Without waiters it costs
+// nothing: the channel is replaced only once it was handed out.
 func (q *Queue) signal() {
+	if !q.wakeUsed {
+		return
+	}
 	close(q.wake)
 	q.wake = make(chan struct{})
+	q.wakeUsed = false
 }
 
 // Enqueue adds the job; it answers ErrFull at MaxDepth and ErrClosed after Close.
@@ -166,6 +172,7 @@ func (q *Queue) Receive(ctx context.Context, consumer string, max int) ([]*backe
 			return ds, nil
 		}
 		wake := q.wake
+		q.wakeUsed = true
 		q.mu.Unlock()
 
 		var tc <-chan time.Time
@@ -339,6 +346,7 @@ func (q *Queue) Close() error {
 	defer q.mu.Unlock()
 	if !q.closed {
 		q.closed = true
+		q.wakeUsed = true
 		q.signal()
 	}
 	return nil
