@@ -55,6 +55,12 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx, g *Generation) bool {
 			writeJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "use POST"})
 			return true
 		}
+		if g != nil && g.adminOnMain && !ctx.RemoteIP().IsLoopback() {
+			// Without admin_listen the admin paths share the public
+			// listener: only a caller inside the pod may trigger a reload.
+			writeJSON(ctx, fasthttp.StatusForbidden, map[string]string{"error": "reload is allowed from loopback only unless server.admin_listen is set"})
+			return true
+		}
 		if s.opts.Reload == nil {
 			writeJSON(ctx, fasthttp.StatusNotImplemented, map[string]string{"error": "reload is not wired"})
 			return true
