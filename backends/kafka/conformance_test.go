@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"testing"
+	"time"
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/backendtest"
@@ -19,6 +20,9 @@ func TestConformance(t *testing.T) {
 		opts.Group = cfg.Name + "-workers"
 		opts.Lease = cfg.Lease
 		opts.MaxDepth = int64(cfg.MaxDepth)
+		// A rebalance waits this long for held jobs (ExtendKeepsLease holds
+		// one for 3s while a second consumer joins).
+		opts.RevokeTimeout = 10 * time.Second
 		opts.CreateTopics = true
 		opts.Partitions = 1
 		q, err := New(opts)

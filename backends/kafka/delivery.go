@@ -102,8 +102,15 @@ func (q *Queue) deliver(out []*backends.Delivery, e *entry) []*backends.Delivery
 
 func (q *Queue) leaseLocked(out []*backends.Delivery, e *entry) []*backends.Delivery {
 	c := e.c
-	if c.revoking || c.revoked || e.done || e.receipt != "" {
+	if c.revoking || c.revoked || e.done || (e.receipt != "" && !e.expired) {
 		return out
+	}
+	if e.receipt != "" {
+		// Delivered again after its lease expired: the old receipt is void.
+		delete(q.held, e.receipt)
+		c.held--
+		e.expired = false
+		e.attempt++
 	}
 	q.seq++
 	e.receipt = c.topic + "/" + strconv.Itoa(int(c.partition)) + "/" + strconv.FormatInt(e.offset, 10) + "#" + strconv.FormatUint(q.seq, 10)
@@ -133,6 +140,7 @@ func (q *Queue) heldLocked(d *backends.Delivery) (*entry, error) {
 func (q *Queue) finishLocked(e *entry) {
 	delete(q.held, e.receipt)
 	e.receipt = ""
+	e.expired = false
 	e.c.held--
 	e.done = true
 	e.c.advance()
@@ -162,6 +170,7 @@ func (q *Queue) Extend(_ context.Context, d *backends.Delivery, lease time.Durat
 		return err
 	}
 	e.leaseUntil = time.Now().Add(lease)
+	e.expired = false
 	d.LeaseUntil = e.leaseUntil
 	return nil
 }
@@ -249,9 +258,11 @@ func (q *Queue) copyMessage(topic string, e *entry) *sarama.ProducerMessage {
 	return msg
 }
 
-// reap takes back deliveries whose lease expired and queues them for
-// another delivery with the next attempt number. Entries of partitions
-// being handed over are abandoned instead. It ends at Close.
+// reap queues deliveries whose lease expired for another delivery (with the
+// next attempt number). Until that happens the old holder's Ack, Nack,
+// Extend or DeadLetter is still honoured; after it they answer ErrLeaseLost.
+// Expired entries of partitions being handed over are abandoned to the next
+// owner instead. It ends at Close.
 func (q *Queue) reap() {
 	defer q.wg.Done()
 	every := min(max(q.opts.Lease/10, 10*time.Millisecond), time.Second)
@@ -265,16 +276,18 @@ func (q *Queue) reap() {
 			q.mu.Lock()
 			n := 0
 			for r, e := range q.held {
-				if now.Before(e.leaseUntil) {
+				if e.expired || now.Before(e.leaseUntil) {
 					continue
 				}
-				delete(q.held, r)
-				e.receipt = ""
-				e.c.held--
 				if e.c.revoking || e.c.revoked {
+					// Handing the partition over: abandon it to the next owner.
+					delete(q.held, r)
+					e.receipt = ""
+					e.c.held--
 					continue
 				}
-				e.attempt++
+				// The holder may still finish it until it is delivered again.
+				e.expired = true
 				q.redo = append(q.redo, e)
 				n++
 			}

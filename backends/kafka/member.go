@@ -162,6 +162,7 @@ func (m *member) ConsumeClaim(sess sarama.ConsumerGroupSession, cl sarama.Consum
 	q.claims[c] = struct{}{}
 	q.mu.Unlock()
 	defer q.release(c)
+	m.log.Debug("kafka: partition claimed", "topic", c.topic, "partition", c.partition, "offset", c.base, "generation", sess.GenerationID())
 
 	ctx := sess.Context()
 	for {

@@ -17,9 +17,9 @@
 //     the committed one, and the attempt numbers of the unfinished ones, travel
 //     in the commit metadata, so the next owner of the partition neither
 //     replays finished jobs nor forgets how often a job was tried.
-//   - Lease: a delivery not acked, nacked or extended within Lease is taken
-//     back and handed out again by the same process (Attempt+1); the old
-//     receipt then answers ErrLeaseLost. A worker process that dies loses its
+//   - Lease: a delivery not acked, nacked or extended within Lease is handed
+//     out again by the same process (Attempt+1); from then on the old
+//     receipt answers ErrLeaseLost (until then it is still honoured). A worker process that dies loses its
 //     partitions at the group's session timeout and their next owner delivers
 //     every unfinished job again.
 //   - Nack publishes the job to the retry topic with its next attempt number
@@ -218,7 +218,10 @@ func (o Options) saramaConfig(clientID string) (*sarama.Config, error) {
 	c.Consumer.Offsets.AutoCommit.Enable = true
 	c.Consumer.Offsets.AutoCommit.Interval = o.CommitInterval
 	c.Consumer.Return.Errors = true
-	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	// Range splits each topic on its own, so every member gets its share of
+	// the main topic (a total-count balancer may leave one member only
+	// retry partitions).
+	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
 	// A revoked partition may wait RevokeTimeout for held jobs; the broker
 	// must give the member that long to rejoin.
 	if rt := o.RevokeTimeout + 10*time.Second; rt > c.Consumer.Group.Rebalance.Timeout {

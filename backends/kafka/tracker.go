@@ -49,6 +49,7 @@ type entry struct {
 
 	receipt    string // current delivery; "" when not leased
 	leaseUntil time.Time
+	expired    bool // the lease ended; the holder may still finish it until it is delivered again
 	delivered  bool // handed out at least once by this owner
 	done       bool
 }
