@@ -1,0 +1,393 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/openhqm/openhqm/backends"
+	"github.com/valyala/fasthttp"
+)
+
+const (
+	jobsPrefix        = "/-/requests/"
+	maxIdempotencyKey = 255
+)
+
+// newJobID returns 128 bits from crypto/rand as 32 lowercase hex digits: a
+// job id is a capability (with anonymous routes, knowing it is enough to
+// read the result), so it must not be guessable.
+func newJobID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather than return short)
+	return hex.EncodeToString(b[:])
+}
+
+// validJobID reports whether id has the shape newJobID produces.
+func validJobID(id []byte) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, c := range id {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// serveAsync accepts the request as a job: the pending result record is
+// created, then the job is enqueued, and only when the queue stored it does
+// the client get 202. Any failure answers 503 and removes the record.
+func (s *Server) serveAsync(ctx *fasthttp.RequestCtx, g *Generation, r *Route, ex *exchange) {
+	ar := g.async.routes[r.Name]
+	if ar == nil || g.async.results == nil {
+		writeError(ctx, fasthttp.StatusInternalServerError, "the route has no queue", ex.id)
+		return
+	}
+	g.async.inflight.Add(1)
+	defer g.async.inflight.Add(-1)
+
+	principal := ""
+	if len(ar.principals) > 0 && ex.principal >= 0 && ex.principal < len(ar.principals) {
+		principal = ar.principals[ex.principal]
+	}
+	var authHeader string
+	if r.state != nil && r.state.auth != nil {
+		authHeader = r.state.auth.header
+	}
+	h := &ctx.Request.Header
+	wait, waitOK := preferWait(h.Peek("Prefer"), g.async.maxWait)
+	idemKey := h.Peek("Idempotency-Key")
+	if len(idemKey) > maxIdempotencyKey {
+		writeError(ctx, fasthttp.StatusBadRequest, "Idempotency-Key is longer than 255 characters", ex.id)
+		return
+	}
+	job := newRequestJob(ctx, ar, ex, authHeader)
+	job.Principal = principal
+
+	c, cancel := context.WithTimeout(context.Background(), g.async.timeout)
+	defer cancel()
+	if len(idemKey) > 0 {
+		existing, ok := s.reserve(c, ctx, g, ar, job, idemKey, ex)
+		if !ok {
+			return // answered
+		}
+		if existing != "" {
+			s.answerAccepted(ctx, g, existing, wait, waitOK, ex)
+			return
+		}
+	} else if err := g.async.results.Create(c, pendingResult(job)); err != nil {
+		s.reject(ctx, g, ar, ex, err, "create result")
+		return
+	}
+	if err := ar.queue.Enqueue(c, job); err != nil {
+		s.forget(g, job.ID)
+		s.reject(ctx, g, ar, ex, err, "enqueue")
+		return
+	}
+	ar.accepted.Inc()
+	s.answerAccepted(ctx, g, job.ID, wait, waitOK, ex)
+}
+
+// reserve binds the client's Idempotency-Key to the job after creating its
+// record. It answers existing != "" when the key already names a stored job
+// (the client then gets that job), and ok false when it wrote an error. When
+// the key names a job whose record is missing (its enqueue failed), the job
+// takes over that id and is submitted under it.
+func (s *Server) reserve(c context.Context, ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute, job *backends.Job, key []byte, ex *exchange) (existing string, ok bool) {
+	res := g.async.results
+	digest := requestDigest(job)
+	scoped := scopeKey(ar.name, job.Principal, key)
+	if err := res.Create(c, pendingResult(job)); err != nil {
+		s.reject(ctx, g, ar, ex, err, "create result")
+		return "", false
+	}
+	boundID, boundDigest, err := res.Reserve(c, scoped, job.ID, digest, g.async.idemTTL)
+	if err != nil {
+		s.forget(g, job.ID)
+		s.reject(ctx, g, ar, ex, err, "reserve idempotency key")
+		return "", false
+	}
+	if boundID == job.ID {
+		return "", true
+	}
+	s.forget(g, job.ID)
+	if boundDigest != digest {
+		ar.rejected[reasonConflict].Inc()
+		writeError(ctx, fasthttp.StatusUnprocessableEntity, "Idempotency-Key was already used with a different request", ex.id)
+		return "", false
+	}
+	_, err = res.Get(c, boundID)
+	switch {
+	case err == nil, errors.Is(err, backends.ErrExpired):
+		return boundID, true
+	case errors.Is(err, backends.ErrNotFound):
+		job.ID = boundID
+		if err := res.Create(c, pendingResult(job)); err != nil {
+			s.reject(ctx, g, ar, ex, err, "create result")
+			return "", false
+		}
+		return "", true
+	default:
+		s.reject(ctx, g, ar, ex, err, "read result")
+		return "", false
+	}
+}
+
+// forget deletes the pending record of a job that was not enqueued, on a
+// context of its own (the submit's may have expired).
+func (s *Server) forget(g *Generation, id string) {
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := g.async.results.Delete(c, id); err != nil {
+		g.async.metrics.logLimited(s, "cannot delete the record of a job that was not enqueued", "request_id", id, "err", err)
+	}
+}
+
+// reject answers 503 for a failed submit: the queue is full, or a backend
+// failed (then the error is logged, at most once a second).
+func (s *Server) reject(ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute, ex *exchange, err error, op string) {
+	if errors.Is(err, backends.ErrFull) {
+		ar.rejected[reasonFull].Inc()
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "the queue is full; retry later", ex.id)
+		ctx.Response.Header.Set("Retry-After", "5")
+		return
+	}
+	ar.rejected[reasonUnavailable].Inc()
+	g.async.metrics.logLimited(s, "cannot accept a job", "route", ar.name, "queue", ar.queueName,
+		"request_id", string(ex.id), "op", op, "err", err)
+	writeError(ctx, fasthttp.StatusServiceUnavailable, "the job could not be stored; retry later", ex.id)
+	ctx.Response.Header.Set("Retry-After", "1")
+}
+
+// logLimited logs a backend failure at most once a second (a Redis outage
+// fails every submit).
+func (m *asyncMetrics) logLimited(s *Server, msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := m.lastLog.Load()
+	if now-last < int64(time.Second) || !m.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn(msg, args...)
+}
+
+// answerAccepted answers 202 for job id, or with the job's outcome when the
+// client asked to wait and it finished in time.
+func (s *Server) answerAccepted(ctx *fasthttp.RequestCtx, g *Generation, id string, wait time.Duration, waitOK bool, ex *exchange) {
+	if waitOK {
+		if res, err := s.waitFinished(ctx, g, id, wait); err == nil && res != nil {
+			writeOutcome(ctx, res)
+			ctx.Response.Header.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+			ctx.Response.Header.SetBytesV(headerRequestID, ex.id)
+			return
+		}
+	}
+	ctx.Response.Reset()
+	ctx.SetStatusCode(fasthttp.StatusAccepted)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("Location", jobsPrefix+id)
+	ctx.Response.Header.Set("Retry-After", "1")
+	ctx.Response.Header.SetBytesV(headerRequestID, ex.id)
+	b := ex.buf[:0]
+	b = append(b, `{"id":"`...)
+	b = append(b, id...)
+	b = append(b, `","status":"pending","status_url":"`+jobsPrefix...)
+	b = append(b, id...)
+	b = append(b, "\"}\n"...)
+	ctx.SetBody(b)
+	ex.buf = b
+}
+
+// waitFinished polls the result store until job id is completed or failed,
+// up to d (5 ms first, backing off to 100 ms). It answers nil when the job
+// is still running at the end, and the store's error when reading failed.
+func (s *Server) waitFinished(ctx *fasthttp.RequestCtx, g *Generation, id string, d time.Duration) (*backends.Result, error) {
+	deadline := time.Now().Add(d)
+	delay := 5 * time.Millisecond
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		c, cancel := context.WithTimeout(context.Background(), g.async.timeout)
+		res, err := g.async.results.Get(c, id)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if res.Status == backends.StatusCompleted || res.Status == backends.StatusFailed {
+			return res, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return res, errStillRunning
+		}
+		step := min(delay, left)
+		delay = min(2*delay, 100*time.Millisecond)
+		if timer == nil {
+			timer = time.NewTimer(step)
+		} else {
+			timer.Reset(step)
+		}
+		select {
+		case <-timer.C:
+		case <-ctx.Done(): // server shutdown
+			return res, errStillRunning
+		}
+	}
+}
+
+var errStillRunning = errors.New("job still running")
+
+// preferWait parses the wait preference of RFC 7240 (seconds) from a Prefer
+// header and caps it at max.
+func preferWait(v []byte, max time.Duration) (time.Duration, bool) {
+	for len(v) > 0 {
+		var tok []byte
+		if i := bytes.IndexAny(v, ",;"); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		tok = bytes.TrimSpace(tok)
+		if len(tok) < 5 || !bytes.EqualFold(tok[:5], []byte("wait=")) {
+			continue
+		}
+		n, err := strconv.ParseUint(string(bytes.Trim(tok[5:], `"`)), 10, 32)
+		if err != nil {
+			return 0, false
+		}
+		d := time.Duration(n) * time.Second
+		return min(d, max), d > 0 && max > 0
+	}
+	return 0, false
+}
+
+// newRequestJob copies the request out of fasthttp memory into a job.
+// Dropped headers: hop-by-hop ones (and those named in Connection), Host,
+// Content-Length, the client's credential (authHeader), and Prefer and
+// Idempotency-Key, which were addressed to openhqm. X-Forwarded-* and
+// X-Request-Id are set as the sync path sets them.
+func newRequestJob(ctx *fasthttp.RequestCtx, ar *asyncRoute, ex *exchange, authHeader string) *backends.Job {
+	req := &ctx.Request
+	job := &backends.Job{
+		ID:        newJobID(),
+		Route:     ar.name,
+		Endpoint:  ar.endpoint,
+		Queue:     ar.queueName,
+		Method:    string(req.Header.Method()),
+		Path:      string(req.URI().PathOriginal()),
+		Query:     string(req.URI().QueryString()),
+		Body:      append([]byte(nil), req.Body()...),
+		Key:       ar.name,
+		CreatedAt: time.Now().UTC(),
+	}
+	if ar.keyHeader != "" {
+		if k := req.Header.Peek(ar.keyHeader); len(k) > 0 {
+			job.Key = string(k)
+		}
+	}
+	var xff []byte
+	job.Headers = make([]backends.Header, 0, 16)
+	connection := req.Header.Peek("Connection")
+	for k, v := range req.Header.All() {
+		switch {
+		case isHopByHop(k), listed(connection, k),
+			bytes.EqualFold(k, []byte("Host")), bytes.EqualFold(k, []byte("Content-Length")),
+			bytes.EqualFold(k, []byte("Prefer")), bytes.EqualFold(k, []byte("Idempotency-Key")),
+			bytes.EqualFold(k, []byte(headerRequestID)),
+			bytes.EqualFold(k, []byte("X-Forwarded-Host")), bytes.EqualFold(k, []byte("X-Forwarded-Proto")),
+			authHeader != "" && bytes.EqualFold(k, []byte(authHeader)):
+		case bytes.EqualFold(k, []byte("X-Forwarded-For")):
+			xff = append(xff, v...)
+		default:
+			job.Headers = append(job.Headers, backends.Header{Name: string(k), Value: string(v)})
+		}
+	}
+	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
+		if len(xff) > 0 {
+			xff = append(xff, ", "...)
+		}
+		xff = ip.Unmap().AppendTo(xff)
+	}
+	proto := "http"
+	if ctx.IsTLS() {
+		proto = "https"
+	}
+	job.Headers = append(job.Headers,
+		backends.Header{Name: "X-Forwarded-For", Value: string(xff)},
+		backends.Header{Name: "X-Forwarded-Host", Value: string(ctx.Host())},
+		backends.Header{Name: "X-Forwarded-Proto", Value: proto},
+		backends.Header{Name: "X-Request-Id", Value: string(ex.id)},
+	)
+	return job
+}
+
+// hopByHopNames are the RFC 9110 §7.6.1 fields (as internal/upstream strips them).
+var hopByHopNames = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func isHopByHop(name []byte) bool {
+	for _, h := range hopByHopNames {
+		if bytes.EqualFold(name, []byte(h)) {
+			return true
+		}
+	}
+	return false
+}
+
+// listed reports whether name is one of the comma-separated tokens of a
+// Connection header value.
+func listed(connection, name []byte) bool {
+	for len(connection) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(connection, ','); i >= 0 {
+			tok, connection = connection[:i], connection[i+1:]
+		} else {
+			tok, connection = connection, nil
+		}
+		if bytes.EqualFold(bytes.TrimSpace(tok), name) {
+			return true
+		}
+	}
+	return false
+}
+
+func pendingResult(job *backends.Job) *backends.Result {
+	return &backends.Result{
+		ID: job.ID, Route: job.Route, Principal: job.Principal, Status: backends.StatusPending,
+		SubmittedAt: job.CreatedAt, UpdatedAt: job.CreatedAt,
+	}
+}
+
+// requestDigest identifies a request's content for Idempotency-Key reuse.
+func requestDigest(job *backends.Job) string {
+	h := sha256.New()
+	for _, p := range []string{job.Method, job.Path, job.Query} {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	h.Write(job.Body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// scopeKey scopes a client's Idempotency-Key to the route and the principal,
+// so two clients (or two routes) never share a key.
+func scopeKey(route, principal string, key []byte) string {
+	h := sha256.New()
+	h.Write([]byte(route))
+	h.Write([]byte{0})
+	h.Write([]byte(principal))
+	h.Write([]byte{0})
+	h.Write(key)
+	return hex.EncodeToString(h.Sum(nil))
+}
