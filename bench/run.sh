@@ -5,7 +5,12 @@
 # by side, then the latency each proxy adds over one connection, then openhqm's
 # peak RSS.
 #
-# Knobs: DURATION=8s WARMUP=2s CONNS=50 REPS=1 LAT_DURATION=3s TARGETS="direct openhqm nginx haproxy fhproxy"
+# Then, with ASYNC="redis kafka" (the default; ASYNC= skips it), the async
+# path: accepted submits per second (POST of a 1 KiB body, 202 once the job
+# is stored) with each queue backend, and completed jobs per second when one
+# `openhqm worker` drains the backlog.
+#
+# Knobs: DURATION=8s WARMUP=2s CONNS=50 REPS=1 LAT_DURATION=3s TARGETS="direct openhqm nginx haproxy fhproxy" ASYNC="redis kafka"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,7 +24,7 @@ BIN=$OUT/bin
 mkdir -p "$BIN" "$OUT/raw" "$OUT/run"
 
 echo "building..."
-go build -o "$BIN/" ./bench/upstream ./bench/loadgen ./cmd/openhqm
+go build -o "$BIN/" ./bench/upstream ./bench/loadgen ./bench/kfake ./cmd/openhqm
 if [ -d ../shared/bench/fhproxy ]; then
 	(cd ../shared/bench && go build -o "$BIN/fhproxy" ./fhproxy) || echo "fhproxy: build failed, left out"
 fi
@@ -108,12 +113,12 @@ for t in "${targets[@]}"; do
 	lat50[$t]=$a; lat99[$t]=$b
 done
 
-med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
+med() { tr ' ' '\n' <<<"$1" | awk 'NF' | sort -n | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
 nginx_rps=$(med "${rps[nginx]:-}")
 {
 	echo "## Throughput: ${CONNS} connections, ${DURATION} × ${REPS} (median)"
 	echo
-	printf '| %-8s | %9s | %7s | %8s | %8s | %16s |\n' target req/s × nginx "p50 µs" "p99 µs" "proxy CPU µs/req"
+	printf '| %-8s | %9s | %7s | %8s | %8s | %16s |\n' target req/s "× nginx" "p50 µs" "p99 µs" "proxy CPU µs/req"
 	echo '|---|---:|---:|---:|---:|---:|'
 	for t in "${targets[@]}"; do
 		r=$(med "${rps[$t]}")
@@ -134,4 +139,72 @@ nginx_rps=$(med "${rps[nginx]:-}")
 		echo "openhqm peak RSS: $(awk '/VmHWM/{printf "%.1f MiB", $2/1024}' "/proc/${pid[openhqm]}/status")"
 	fi
 } | tee "$OUT/summary.md"
+
+# ---- async ----------------------------------------------------------------
+for t in "${targets[@]}"; do [ "$t" = direct ] || kill "${pid[$t]}" 2>/dev/null || true; done
+ASYNC=${ASYNC-redis kafka}
+if [ -n "$ASYNC" ]; then
+	command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install -y redis-server" >&2; exit 1; }
+	mkdir -p "$OUT/run/redis"
+	start redis redis-server --bind 127.0.0.1 --port 16390 --save '' --appendonly no --dir "$OUT/run/redis"
+	wait_port 16390
+	declare -A acc=() accp50=() accp99=() acccpu=() done_rate=() backlog=()
+	for b in $ASYNC; do
+		redis-cli -p 16390 flushall >/dev/null
+		if [ "$b" = kafka ]; then start kfake "$BIN/kfake" -port 19092 -topics openhqm-bench; wait_port 19092; fi
+		start "serve-$b" "$BIN/openhqm" serve -c "bench/openhqm-async-$b.hcl"
+		wait_port 18010
+		sp=${pid[serve-$b]}
+		url=http://127.0.0.1:18010/jobs
+		if command -v wrk >/dev/null; then
+			wrk -t1 -c"$CONNS" -d"$WARMUP" -s bench/post.lua "$url" >/dev/null
+			c0=$(ticks "$sp")
+			wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s bench/post.lua "$url" >"$OUT/raw/async-$b.txt"
+			c1=$(ticks "$sp")
+			read -r r a p bad total < <(awk '
+				function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return v*1000; if (v ~ /s$/) return v*1000000; return v }
+				/requests in/ { total=$1 } /Requests\/sec/ { rps=$2 }
+				$1=="50%" { p50=us($2) } $1=="99%" { p99=us($2) } /Non-2xx/ { bad=$NF }
+				END { printf "%.0f %.0f %.0f %d %d\n", rps, p50, p99, bad, total }' "$OUT/raw/async-$b.txt")
+		else
+			body=$(printf '{"data":"%s"}' "$(head -c 1013 /dev/zero | tr '\0' x)")
+			"$BIN/loadgen" -url "$url" -method POST -body "$body" -d "$WARMUP" -c "$CONNS" >/dev/null
+			c0=$(ticks "$sp")
+			"$BIN/loadgen" -url "$url" -method POST -body "$body" -d "$DURATION" -c "$CONNS" >"$OUT/raw/async-$b.txt"
+			c1=$(ticks "$sp")
+			read -r r a p bad total < <(awk '/^rps/{r=$2} /^p50_us/{a=$2} /^p99_us/{b=$2} /^non2xx/{n=$2} /^requests/{t=$2} END{printf "%.0f %.0f %.0f %d %d\n", r, a, b, n, t}' "$OUT/raw/async-$b.txt")
+		fi
+		[ "$bad" = 0 ] || echo "warning: async $b: $bad submits were not accepted" >&2
+		acc[$b]=$(awk -v t="$total" -v n="$bad" -v d="${DURATION%s}" 'BEGIN{printf "%.0f", (t-n)/d}')
+		accp50[$b]=$a; accp99[$b]=$p
+		acccpu[$b]=$(awk -v c="$((c1 - c0))" -v n="$total" -v hz="$hz" 'BEGIN{printf "%.1f", c/hz*1e6/n}')
+		# Everything accepted (warm-up included) is now a backlog: one worker drains it.
+		want=$(curl -s http://127.0.0.1:18010/metrics | awk '/^openhqm_async_accepted_total/ {s+=$NF} END {printf "%d", s}')
+		backlog[$b]=$want
+		t0=$(date +%s.%N)
+		start "worker-$b" "$BIN/openhqm" worker -c "bench/openhqm-async-$b.hcl" bench-worker
+		got=0
+		for _ in $(seq 1200); do
+			got=$(curl -s http://127.0.0.1:18020/metrics 2>/dev/null | awk '/^openhqm_worker_jobs_total/ && /outcome="completed"/ {s+=$NF} END {printf "%d", s}')
+			[ "${got:-0}" -ge "$want" ] && break
+			sleep 0.1
+		done
+		t1=$(date +%s.%N)
+		done_rate[$b]=$(awk -v n="$got" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
+		[ "${got:-0}" -ge "$want" ] || echo "warning: async $b: only $got of $want jobs completed within 120 s" >&2
+		kill "${pid[worker-$b]}" "${pid[serve-$b]}" 2>/dev/null || true
+		[ "$b" = kafka ] && kill "${pid[kfake]}" 2>/dev/null || true
+		sleep 0.5
+	done
+	{
+		echo
+		echo "## Async: POST 1 KiB, ${CONNS} connections, ${DURATION}"
+		echo
+		echo '| backend | accepted/s | p50 µs | p99 µs | serve CPU µs/submit | backlog | completed/s (1 worker) |'
+		echo '|---|---:|---:|---:|---:|---:|---:|'
+		for b in $ASYNC; do
+			echo "| $b | ${acc[$b]} | ${accp50[$b]} | ${accp99[$b]} | ${acccpu[$b]} | ${backlog[$b]} | ${done_rate[$b]} |"
+		done
+	} | tee -a "$OUT/summary.md"
+fi
 echo "raw output: $OUT"
