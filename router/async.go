@@ -89,7 +89,7 @@ type asyncGeneration struct {
 	results  ResultStore
 	routes   map[string]*asyncRoute // by route name; only async and auto routes
 	queues   map[string]Enqueuer    // every queue this generation submits to
-	submit   *submitAPI          // nil without submit_api
+	submit   *submitAPI             // nil without submit_api
 	maxWait  time.Duration
 	timeout  time.Duration
 	idemTTL  time.Duration

@@ -189,7 +189,9 @@ func TestIdempotencyRetryAfterFailure(t *testing.T) {
 	if err := q.Enqueue(context.Background(), &backends.Job{ID: "filler"}); err != nil {
 		t.Fatal(err)
 	}
-	req := func() *fasthttp.Response { return send(t, e.addr, newReq("POST", "/orders", []byte("x"), "Idempotency-Key", "k")) }
+	req := func() *fasthttp.Response {
+		return send(t, e.addr, newReq("POST", "/orders", []byte("x"), "Idempotency-Key", "k"))
+	}
 	if r := req(); r.StatusCode() != 503 {
 		t.Fatalf("full queue: %d", r.StatusCode())
 	}

@@ -71,14 +71,14 @@ func (s *Server) serveSubmitAPI(ctx *fasthttp.RequestCtx, g *Generation, rest []
 			return
 		}
 		if !ctx.IsPost() {
-			ctx.Response.Header.Set("Allow", "POST")
 			detail(ctx, fasthttp.StatusMethodNotAllowed, "Method Not Allowed")
+			ctx.Response.Header.Set("Allow", "POST")
 			return
 		}
 	case "status", "response":
 		if !ctx.IsGet() && !ctx.IsHead() {
-			ctx.Response.Header.Set("Allow", "GET")
 			detail(ctx, fasthttp.StatusMethodNotAllowed, "Method Not Allowed")
+			ctx.Response.Header.Set("Allow", "GET, HEAD")
 			return
 		}
 	default:
