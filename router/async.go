@@ -45,6 +45,16 @@ type Enqueuer interface {
 	Stats(ctx context.Context) (backends.Stats, error)
 }
 
+// ResultEnqueuer is optionally implemented by an Enqueuer that can store a
+// job's pending result record together with the job, in one round trip and
+// all-or-nothing (a Redis queue whose result store lives on the same
+// server). When the queue implements it, a submit without Idempotency-Key
+// costs one backend call instead of Create then Enqueue. The record must be
+// written exactly as ResultStore.Create would write it.
+type ResultEnqueuer interface {
+	EnqueueWithResult(ctx context.Context, job *backends.Job, pending *backends.Result) error
+}
+
 // ResultStore is what the async path needs of the result store (a subset of
 // backends.ResultStore). Implementations must be safe for concurrent use.
 type ResultStore interface {

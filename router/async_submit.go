@@ -83,6 +83,14 @@ func (s *Server) serveAsync(ctx *fasthttp.RequestCtx, g *Generation, r *Route, e
 			s.answerAccepted(ctx, g, existing, wait, waitOK, ex)
 			return
 		}
+	} else if re, ok := ar.queue.(ResultEnqueuer); ok {
+		if err := re.EnqueueWithResult(c, job, pendingResult(job)); err != nil {
+			s.reject(ctx, g, ar, ex, err, "enqueue with result")
+			return
+		}
+		ar.accepted.Inc()
+		s.answerAccepted(ctx, g, job.ID, wait, waitOK, ex)
+		return
 	} else if err := g.async.results.Create(c, pendingResult(job)); err != nil {
 		s.reject(ctx, g, ar, ex, err, "create result")
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -357,5 +358,43 @@ func TestPreferWaitParse(t *testing.T) {
 		if d != tt.want || ok != tt.ok {
 			t.Errorf("preferWait(%q) = %v %v, want %v %v", tt.in, d, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// pairedQueue is a memory queue that stores the pending record itself, the
+// way a Redis queue sharing the result store's server can in one round trip.
+type pairedQueue struct {
+	*memory.Queue
+	res   *memory.Results
+	calls atomic.Int32
+}
+
+func (p *pairedQueue) EnqueueWithResult(ctx context.Context, job *backends.Job, pending *backends.Result) error {
+	p.calls.Add(1)
+	if err := p.res.Create(ctx, pending); err != nil {
+		return err
+	}
+	if err := p.Enqueue(ctx, job); err != nil {
+		_ = p.res.Delete(ctx, pending.ID)
+		return err
+	}
+	return nil
+}
+
+func TestResultEnqueuerIsUsed(t *testing.T) {
+	mq, _ := memory.NewQueue(memory.QueueOptions{Name: "jobs"})
+	defer mq.Close()
+	res, _ := memory.NewResults(memory.ResultsOptions{})
+	q := &pairedQueue{Queue: mq, res: res}
+	e := startAsync(t, asyncConfig(t), q, res)
+	id := e.submit(t, "/orders")
+	if n := q.calls.Load(); n != 1 {
+		t.Errorf("EnqueueWithResult called %d times", n)
+	}
+	if r, err := res.Get(context.Background(), id); err != nil || r.Status != backends.StatusPending || r.Route != "orders" {
+		t.Errorf("record %+v %v", r, err)
+	}
+	if d := e.receiveOne(t); d.Job.ID != id {
+		t.Errorf("queued %s, answered %s", d.Job.ID, id)
 	}
 }
