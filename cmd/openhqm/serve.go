@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -103,6 +104,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 type listener struct {
 	addr string
 	srv  *fasthttp.Server
+	ln   net.Listener // opened by runProcess
 }
 
 // runProcess serves the listeners, the worker pool and the reload loop until
@@ -110,13 +112,29 @@ type listener struct {
 func runProcess(ctx context.Context, a *app, servers []*listener) int {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	// Listen before serving: a taken port fails the start at once, and a
+	// shutdown that comes before Serve registered its listener still
+	// closes it (below), so Serve cannot outlive the process's shutdown.
+	for i, l := range servers {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			for _, prev := range servers[:i] {
+				prev.ln.Close()
+			}
+			a.log.Error("cannot listen", "addr", l.addr, "err", err)
+			a.set.closeAll()
+			a.ups.Close()
+			return 1
+		}
+		l.ln = ln
+	}
 	failed := make(chan error, len(servers))
 	var httpWG sync.WaitGroup
 	for _, l := range servers {
 		httpWG.Go(func() {
-			a.log.Info("listening", "addr", l.addr)
-			if err := l.srv.ListenAndServe(l.addr); err != nil {
-				failed <- fmt.Errorf("listen %s: %w", l.addr, err)
+			a.log.Info("listening", "addr", l.ln.Addr().String())
+			if err := l.srv.Serve(l.ln); err != nil {
+				failed <- fmt.Errorf("serve %s: %w", l.addr, err)
 			}
 		})
 	}
@@ -147,6 +165,7 @@ func runProcess(ctx context.Context, a *app, servers []*listener) int {
 		if err := l.srv.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			a.log.Warn("http shutdown", "addr", l.addr, "err", err)
 		}
+		l.ln.Close() // in case Serve had not registered it yet
 	}
 	cancel()
 	httpWG.Wait()
