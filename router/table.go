@@ -27,7 +27,7 @@ type Route struct {
 	anyPath bool   // no path condition, or prefix "/"
 	segs    []config.Segment
 	methods []string
-	hosts   []string
+	hosts   []string // lower case; "*.example.com" matches names below it
 	headers []config.HeaderMatch
 	jq      *config.JQ
 
@@ -166,7 +166,7 @@ func (r *Route) matchRest(req *request, ctx *fasthttp.RequestCtx) bool {
 	if len(r.hosts) > 0 {
 		ok := false
 		for _, h := range r.hosts {
-			if bytes.EqualFold(req.host, []byte(h)) {
+			if matchHost(h, req.host) {
 				ok = true
 				break
 			}
@@ -214,6 +214,39 @@ func matchJQ(q *config.JQ, req *request, ctx *fasthttp.RequestCtx) bool {
 	}
 	b, isBool := v.(bool)
 	return isBool && b
+}
+
+// matchHost reports whether host (a request's, without port) is pattern, a
+// lower-case configured host: "api.example.com" matches that name in any
+// case, "*.example.com" any name below example.com (not example.com itself).
+// A trailing dot (a fully qualified name) is ignored. Only ASCII letters
+// fold: host names are ASCII, and Unicode folding would let "ſ" pass for "s".
+func matchHost(pattern string, host []byte) bool {
+	if n := len(host); n > 0 && host[n-1] == '.' {
+		host = host[:n-1]
+	}
+	if suffix, ok := strings.CutPrefix(pattern, "*"); ok {
+		return len(host) > len(suffix) && equalFoldASCII(host[len(host)-len(suffix):], suffix)
+	}
+	return equalFoldASCII(host, pattern)
+}
+
+// equalFoldASCII compares b with s, which is lower case, folding ASCII
+// letters of b only.
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func stripPort(host []byte) []byte {

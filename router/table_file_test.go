@@ -1,96 +1,99 @@
 package router
 
 import (
+	"bufio"
 	"fmt"
-	"net/textproto"
+	"net"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/hcl/v2/hclsimple"
-	"github.com/itchyny/gojq"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/openhqm/openhqm/config"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/tools/txtar"
 )
 
-// The files in testdata/routes each hold a configuration (config.hcl, in the
-// configuration language; APP_A, APP_B and APP_C stand for the addresses of
-// three real apps) followed by pairs of sections "request N" (raw HTTP; a
-// Content-Length is added for a body) and "want N" (lines "status: 200",
-// "endpoint: b", "uri: /x" for what the app saw, "header: Name: value" for a
-// header the app saw, "body~: text" for a substring of the client's body).
+// Each file in testdata/routes is one configuration and the requests sent
+// through it, in txtar form:
 //
-// Until config.Parse lands in the committed tree, decodeTestConfig reads the
-// subset of the language these files use.
-// TODO: parse with config.Parse once it is committed.
+//	A comment saying what the file shows.
+//	-- config.hcl --
+//	endpoint "a" { url = "http://APP_A" }
+//	...
+//	-- request 1 --
+//	GET /path?query HTTP/1.1
+//	Host: shop.example
+//	Header: value
+//
+//	optional body (a Content-Length is added)
+//	-- want 1 --
+//	route: name
+//	...
+//
+// config.hcl is parsed with config.Parse; any error diagnostic fails the
+// test. In it (and in want values), APP_A, APP_B and APP_C stand for the
+// host:port of three real apps on 127.0.0.1, and APP_DOWN for an address
+// where nothing listens. Each app records the request it receives and answers
+// 200 "from a" (or b, c). A request header X-Test-Sleep: 300ms makes the app
+// sleep first; X-Test-Respond: Name: value makes it add that response header.
+//
+// A "want N" section lists what must hold for "request N", one per line:
+//
+//	route: NAME                  the route the table matches, or "none"
+//	endpoint: a                  the app that received the request (a, b, c), or "none"
+//	method: GET                  the method the app saw
+//	uri: /base/path?query        the request URI the app saw (path and query)
+//	host: APP_A                  the Host header the app saw
+//	header: Name: value          a header the app saw (repeated fields joined by ", ")
+//	no-header: Name              a header the app did not see
+//	status: 200                  the client's status
+//	response-header: Name: value a header of the client's response
+//	no-response-header: Name     a header absent from the client's response
+//	body: text                   the client's body, exactly (trailing newline ignored)
+//	body~: text                  a substring of the client's body
+//	no-body~: text               text the client's body must not contain
+//
+// A value written "~regex" must match the whole value instead.
 func TestRouteFiles(t *testing.T) {
 	files, _ := filepath.Glob("testdata/routes/*.txtar")
 	if len(files) == 0 {
 		t.Fatal("no testdata/routes/*.txtar files")
 	}
-	apps := map[string]string{}
+	rec := &recorder{}
+	vars := map[string]string{"APP_DOWN": downAddr(t)}
 	for _, name := range []string{"a", "b", "c"} {
-		apps[name] = startApp(t, func(ctx *fasthttp.RequestCtx) {
-			ctx.Response.Header.Set("X-Endpoint", name)
-			ctx.Response.Header.Set("X-Seen-Uri", string(ctx.RequestURI()))
-			for k, v := range ctx.Request.Header.All() {
-				ctx.Response.Header.Set("X-Seen-"+string(k), string(v))
-			}
-			ctx.SetBodyString("from " + name)
-		})
+		vars["APP_"+strings.ToUpper(name)] = startApp(t, rec.handler(name))
+	}
+	subst := func(s string) string {
+		for k, v := range vars {
+			s = strings.ReplaceAll(s, k, v)
+		}
+		return s
 	}
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
-			ar, err := txtar.ParseFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sections := map[string]string{}
-			for _, f := range ar.Files {
-				sections[f.Name] = string(f.Data)
-			}
-			src := strings.NewReplacer("APP_A", apps["a"], "APP_B", apps["b"], "APP_C", apps["c"]).Replace(sections["config.hcl"])
-			p := startProxy(t, decodeTestConfig(t, src), Options{})
-			for i := 1; ; i++ {
-				raw, ok := sections[fmt.Sprintf("request %d", i)]
-				if !ok {
-					if i == 1 {
-						t.Fatal("no request sections")
-					}
-					break
-				}
-				t.Run(fmt.Sprint(i), func(t *testing.T) {
-					resp := roundTrip(t, p.addr, rawRequest(raw))
-					want := strings.TrimSpace(sections[fmt.Sprintf("want %d", i)])
+			rf := readRouteFile(t, file)
+			cfg := parseTestConfig(t, subst(rf.config))
+			p := startProxy(t, cfg, Options{})
+			for _, c := range rf.cases {
+				t.Run(c.name, func(t *testing.T) {
+					rec.reset()
+					raw := rawRequest(c.request)
+					resp := roundTrip(t, p.addr, raw)
+					seen := rec.last()
+					route := matchRaw(t, p.srv.Current().Table, raw)
+					want := strings.Split(subst(c.want), "\n")
 					var got []string
-					for _, line := range strings.Split(want, "\n") {
-						key, val, _ := strings.Cut(line, ": ")
-						switch key {
-						case "status":
-							got = append(got, fmt.Sprintf("status: %d", resp.StatusCode()))
-						case "endpoint":
-							got = append(got, "endpoint: "+string(resp.Header.Peek("X-Endpoint")))
-						case "uri":
-							got = append(got, "uri: "+string(resp.Header.Peek("X-Seen-Uri")))
-						case "header":
-							name, _, _ := strings.Cut(val, ": ")
-							got = append(got, "header: "+name+": "+string(resp.Header.Peek("X-Seen-"+name)))
-						case "body~":
-							if strings.Contains(string(resp.Body()), val) {
-								got = append(got, line)
-							} else {
-								got = append(got, "body~: "+string(resp.Body()))
-							}
-						default:
-							t.Fatalf("unknown want line %q", line)
-						}
+					for _, line := range want {
+						got = append(got, check(t, line, route, seen, resp))
 					}
-					if diff := cmp.Diff(strings.Split(want, "\n"), got); diff != "" {
-						t.Errorf("%s (-want +got):\n%s", strings.SplitN(raw, "\n", 2)[0], diff)
+					if diff := cmp.Diff(want, got); diff != "" {
+						t.Errorf("%s (-want +got):\n%s", firstLine(c.request), diff)
 					}
 				})
 			}
@@ -98,6 +101,147 @@ func TestRouteFiles(t *testing.T) {
 	}
 }
 
+// check returns line when it holds, else the line as it is.
+func check(t *testing.T, line, route string, seen *seenRequest, resp *fasthttp.Response) string {
+	key, val, _ := strings.Cut(line, ": ")
+	key = strings.TrimSuffix(key, ":")
+	appHeader := func(name string) (string, bool) {
+		if seen == nil {
+			return "", false
+		}
+		v, ok := seen.header[strings.ToLower(name)]
+		return v, ok
+	}
+	is := func(got string) string {
+		if valueMatches(val, got) {
+			return line
+		}
+		return key + ": " + got
+	}
+	switch key {
+	case "route":
+		return is(route)
+	case "endpoint", "method", "uri", "host":
+		if seen == nil {
+			return is("none")
+		}
+		return is(map[string]string{"endpoint": seen.app, "method": seen.method, "uri": seen.uri, "host": seen.host}[key])
+	case "header":
+		name, v, _ := strings.Cut(val, ": ")
+		got, ok := appHeader(name)
+		if ok && valueMatches(v, got) {
+			return line
+		}
+		if !ok {
+			got = "(absent)"
+		}
+		return "header: " + name + ": " + got
+	case "no-header":
+		if got, ok := appHeader(val); ok {
+			return "header: " + val + ": " + got
+		}
+		return line
+	case "status":
+		return is(fmt.Sprint(resp.StatusCode()))
+	case "response-header":
+		name, v, _ := strings.Cut(val, ": ")
+		got := resp.Header.Peek(name)
+		if got != nil && valueMatches(v, string(got)) {
+			return line
+		}
+		return "response-header: " + name + ": " + string(got)
+	case "no-response-header":
+		if got := resp.Header.Peek(val); got != nil {
+			return "response-header: " + val + ": " + string(got)
+		}
+		return line
+	case "body":
+		return is(strings.TrimSuffix(string(resp.Body()), "\n"))
+	case "body~":
+		if strings.Contains(string(resp.Body()), val) {
+			return line
+		}
+		return "body: " + string(resp.Body())
+	case "no-body~":
+		if strings.Contains(string(resp.Body()), val) {
+			return "body: " + string(resp.Body())
+		}
+		return line
+	}
+	t.Fatalf("unknown want line %q", line)
+	return ""
+}
+
+// valueMatches compares got with want, a literal or "~regex" (anchored).
+func valueMatches(want, got string) bool {
+	if re, ok := strings.CutPrefix(want, "~"); ok {
+		return regexp.MustCompile("^(?:" + re + ")$").MatchString(got)
+	}
+	return want == got
+}
+
+// routeFile is one parsed testdata/routes file.
+type routeFile struct {
+	config string
+	cases  []routeCase
+}
+
+type routeCase struct {
+	name    string // "1", "2", ...
+	request string // as written in the file
+	want    string // trimmed
+}
+
+func readRouteFile(t testing.TB, file string) routeFile {
+	t.Helper()
+	ar, err := txtar.ParseFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]string{}
+	for _, f := range ar.Files {
+		if _, dup := sections[f.Name]; dup {
+			t.Fatalf("%s: section %q appears twice", file, f.Name)
+		}
+		sections[f.Name] = string(f.Data)
+	}
+	rf := routeFile{config: sections["config.hcl"]}
+	if rf.config == "" {
+		t.Fatalf("%s: no config.hcl section", file)
+	}
+	for i := 1; ; i++ {
+		req, ok := sections[fmt.Sprintf("request %d", i)]
+		if !ok {
+			break
+		}
+		want := strings.TrimSpace(sections[fmt.Sprintf("want %d", i)])
+		if want == "" {
+			t.Fatalf("%s: request %d has no want %d", file, i, i)
+		}
+		rf.cases = append(rf.cases, routeCase{name: fmt.Sprint(i), request: req, want: want})
+	}
+	if len(rf.cases) == 0 || len(rf.cases)*2+1 != len(ar.Files) {
+		t.Fatalf("%s: want config.hcl and numbered request/want pairs from 1, got %d sections", file, len(ar.Files))
+	}
+	return rf
+}
+
+// parseTestConfig parses src as the configuration language and fails on any
+// error diagnostic.
+func parseTestConfig(t testing.TB, src string) *config.Config {
+	t.Helper()
+	cfg, files, diags := config.Parse(map[string][]byte{"config.hcl": []byte(src)}, config.Options{Mode: config.ModeValidate})
+	if diags.HasErrors() {
+		var b strings.Builder
+		w := hcl.NewDiagnosticTextWriter(&b, files, 100, false)
+		_ = w.WriteDiagnostics(diags)
+		t.Fatalf("config.hcl:\n%s", b.String())
+	}
+	return cfg
+}
+
+// rawRequest turns a request section into wire form: CRLF line ends, and a
+// Content-Length when there is a body.
 func rawRequest(s string) string {
 	head, body, _ := strings.Cut(strings.TrimLeft(s, "\n"), "\n\n")
 	head = strings.ReplaceAll(strings.TrimRight(head, "\n"), "\n", "\r\n")
@@ -108,77 +252,85 @@ func rawRequest(s string) string {
 	return head + "\r\n\r\n" + body
 }
 
-type testFile struct {
-	Endpoints []struct {
-		Name    string            `hcl:"name,label"`
-		URL     string            `hcl:"url"`
-		Headers map[string]string `hcl:"headers,optional"`
-	} `hcl:"endpoint,block"`
-	Routes []struct {
-		Name     string `hcl:"name,label"`
-		Endpoint string `hcl:"endpoint"`
-		Priority int    `hcl:"priority,optional"`
-		Match    struct {
-			Methods    []string          `hcl:"methods,optional"`
-			Hosts      []string          `hcl:"hosts,optional"`
-			Path       string            `hcl:"path,optional"`
-			PathPrefix string            `hcl:"path_prefix,optional"`
-			Headers    map[string]string `hcl:"headers,optional"`
-			JQ         string            `hcl:"jq,optional"`
-		} `hcl:"match,block"`
-	} `hcl:"route,block"`
+// parseRaw reads a wire-form request into a RequestCtx as the server would.
+func parseRaw(t testing.TB, raw string) *fasthttp.RequestCtx {
+	t.Helper()
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+	if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		t.Fatalf("request %q: %v", firstLine(raw), err)
+	}
+	return ctx
 }
 
-var placeholder = regexp.MustCompile(`^\{[A-Za-z_][A-Za-z0-9_]*\}$`)
+// matchRaw names the route tab matches for raw, or "none".
+func matchRaw(t testing.TB, tab *Table, raw string) string {
+	if r := tab.Match(parseRaw(t, raw)); r != nil {
+		return r.Name
+	}
+	return "none"
+}
 
-func decodeTestConfig(t *testing.T, src string) *config.Config {
-	t.Helper()
-	var f testFile
-	if err := hclsimple.Decode("config.hcl", []byte(src), nil, &f); err != nil {
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(strings.TrimLeft(s, "\n"), "\n")
+	return strings.TrimSpace(l)
+}
+
+// downAddr returns a 127.0.0.1 address where nothing listens.
+func downAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := simpleConfig(t, "127.0.0.1:1")
-	cfg.Endpoints = map[string]*config.Endpoint{}
-	cfg.Routes = nil
-	for _, e := range f.Endpoints {
-		ep := &config.Endpoint{Name: e.Name, URL: mustURL(t, e.URL), Timeout: 5e9, Auth: config.Auth{Type: config.AuthNone}}
-		for k, v := range e.Headers {
-			ep.Headers = append(ep.Headers, config.Header{Name: textproto.CanonicalMIMEHeaderKey(k), Value: v})
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// seenRequest is what an app received.
+type seenRequest struct {
+	app, method, uri, host string
+	header                 map[string]string // lower-case name → values joined by ", "
+}
+
+// recorder keeps the last request any of the test apps received; the cases
+// of a file run one after another.
+type recorder struct {
+	mu   sync.Mutex
+	seen *seenRequest
+}
+
+func (r *recorder) reset() { r.mu.Lock(); r.seen = nil; r.mu.Unlock() }
+
+func (r *recorder) last() *seenRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen
+}
+
+func (r *recorder) handler(name string) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		s := &seenRequest{app: name, method: string(ctx.Method()), uri: string(ctx.RequestURI()),
+			host: string(ctx.Request.Header.Host()), header: map[string]string{}}
+		for k, v := range ctx.Request.Header.All() {
+			n := strings.ToLower(string(k))
+			if prev, ok := s.header[n]; ok {
+				s.header[n] = prev + ", " + string(v)
+			} else {
+				s.header[n] = string(v)
+			}
 		}
-		sort.Slice(ep.Headers, func(i, j int) bool { return ep.Headers[i].Name < ep.Headers[j].Name })
-		cfg.Endpoints[e.Name] = ep
+		r.mu.Lock()
+		r.seen = s
+		r.mu.Unlock()
+		if d, err := time.ParseDuration(string(ctx.Request.Header.Peek("X-Test-Sleep"))); err == nil {
+			time.Sleep(d)
+		}
+		for _, v := range ctx.Request.Header.PeekAll("X-Test-Respond") {
+			if n, val, ok := strings.Cut(string(v), ": "); ok {
+				ctx.Response.Header.Add(n, val)
+			}
+		}
+		ctx.SetBodyString("from " + name)
 	}
-	for i, r := range f.Routes {
-		m := config.Match{Methods: r.Match.Methods, Hosts: r.Match.Hosts, Path: r.Match.Path, PathPrefix: r.Match.PathPrefix}
-		if strings.Contains(m.Path, "{") {
-			for _, seg := range strings.Split(strings.TrimPrefix(m.Path, "/"), "/") {
-				if placeholder.MatchString(seg) {
-					m.PathSegments = append(m.PathSegments, config.Segment{Param: strings.Trim(seg, "{}")})
-				} else {
-					m.PathSegments = append(m.PathSegments, config.Segment{Literal: seg})
-				}
-			}
-		}
-		for k, v := range r.Match.Headers {
-			hm := config.HeaderMatch{Name: textproto.CanonicalMIMEHeaderKey(k), Value: v}
-			if rx, ok := strings.CutPrefix(v, "~"); ok {
-				hm = config.HeaderMatch{Name: hm.Name, Regex: regexp.MustCompile("^(?:" + rx + ")$")}
-			}
-			m.Headers = append(m.Headers, hm)
-		}
-		sort.Slice(m.Headers, func(i, j int) bool { return m.Headers[i].Name < m.Headers[j].Name })
-		if r.Match.JQ != "" {
-			q, err := gojq.Parse(r.Match.JQ)
-			if err != nil {
-				t.Fatal(err)
-			}
-			code, err := gojq.Compile(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.JQ = &config.JQ{Source: r.Match.JQ, Code: code}
-		}
-		cfg.Routes = append(cfg.Routes, &config.Route{Name: r.Name, Index: i, Priority: r.Priority, Match: m, Mode: config.ModeSync, Endpoint: r.Endpoint})
-	}
-	return cfg
 }
