@@ -131,21 +131,32 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, r *Route, ex *exchange) {
 		req.Header.Del(st.auth.header)
 	}
 
-	xff := req.Header.Peek("X-Forwarded-For")
-	ex.buf = append(ex.buf, xff...)
-	if len(xff) > 0 {
-		ex.buf = append(ex.buf, ", "...)
+	// Repeated X-Forwarded-For fields are one list (RFC 9110 §5.3); the
+	// client's address goes last, where apps that trust the nearest proxy
+	// look. The other headers are replaced, every copy of them: Set alone
+	// would replace only the first.
+	for k, v := range req.Header.All() {
+		if len(v) > 0 && bytes.EqualFold(k, []byte("X-Forwarded-For")) {
+			ex.buf = append(ex.buf, v...)
+			ex.buf = append(ex.buf, ", "...)
+		}
 	}
 	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
 		ex.buf = ip.Unmap().AppendTo(ex.buf)
+	} else if len(ex.buf) > hostEnd {
+		ex.buf = ex.buf[:len(ex.buf)-2]
 	}
+	req.Header.Del("X-Forwarded-For")
 	req.Header.SetBytesV("X-Forwarded-For", ex.buf[hostEnd:])
+	req.Header.Del("X-Forwarded-Host")
 	req.Header.SetBytesV("X-Forwarded-Host", ex.buf[:hostEnd])
+	req.Header.Del("X-Forwarded-Proto")
 	if ctx.IsTLS() {
 		req.Header.Set("X-Forwarded-Proto", "https")
 	} else {
 		req.Header.Set("X-Forwarded-Proto", "http")
 	}
+	req.Header.Del(headerRequestID)
 	req.Header.SetBytesV(headerRequestID, ex.id)
 
 	err := st.client.Do(req, &ctx.Response, time.Now().Add(st.timeout))

@@ -86,6 +86,9 @@ func (c *Client) prepare(req *fasthttp.Request) {
 	req.UseHostHeader = false
 	req.Header.SetHostBytes(c.host)
 	for i := range c.inject {
+		// Del first: Set replaces only the first of repeated fields, and a
+		// client's second Authorization must not reach the app.
+		req.Header.DelBytes(c.inject[i].name)
 		req.Header.SetBytesKV(c.inject[i].name, c.inject[i].value)
 	}
 }
