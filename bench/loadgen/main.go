@@ -22,6 +22,7 @@ func main() {
 	method := flag.String("method", "GET", "method")
 	body := flag.String("body", "", "request body")
 	header := flag.String("H", "", "one extra header, Name: value")
+	rate := flag.Float64("rate", 0, "total requests per second, spread over the connections; 0: as fast as possible")
 	flag.Parse()
 
 	client := &fasthttp.Client{MaxConnsPerHost: *conns}
@@ -34,7 +35,16 @@ func main() {
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
+			var interval time.Duration
+			if *rate > 0 {
+				interval = time.Duration(float64(*conns) / *rate * float64(time.Second))
+			}
+			next := time.Now().Add(time.Duration(i) * interval / time.Duration(*conns))
 			for time.Now().Before(deadline) {
+				if interval > 0 {
+					time.Sleep(time.Until(next))
+					next = next.Add(interval)
+				}
 				req.Reset()
 				req.SetRequestURI(*url)
 				req.Header.SetMethod(*method)
