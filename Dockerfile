@@ -13,8 +13,9 @@ RUN CGO_ENABLED=0 go build -trimpath \
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/openhqm /usr/local/bin/openhqm
-COPY examples/quickstart.hcl /etc/openhqm/openhqm.hcl
 USER 65532:65532
 EXPOSE 8000 9090
 ENTRYPOINT ["/usr/local/bin/openhqm"]
-CMD ["serve", "-c", "/etc/openhqm"]
+# Without -c: $OPENHQM_CONFIG, the original's OPENHQM_* variables, a ConfigMap
+# mounted at /etc/openhqm, or else the embedded default configuration.
+CMD ["serve"]
