@@ -15,10 +15,10 @@ import (
 //
 //  1. -c PATH on the command line;
 //  2. $OPENHQM_CONFIG;
-//  3. the original OpenHQM's OPENHQM_* variables, when any is set (its
+//  3. /etc/openhqm, when it exists (a mounted ConfigMap);
+//  4. the original OpenHQM's OPENHQM_* variables, when any is set (its
 //     Kubernetes manifests configure it that way, and they must keep working
-//     with this image);
-//  4. /etc/openhqm, when it exists;
+//     with this image, which carries no configuration file);
 //  5. the embedded default (config.Default): memory queue, the app on
 //     127.0.0.1:8080.
 //
@@ -36,15 +36,24 @@ func resolveSource(flagPath string, lookup func(string) (string, bool)) source {
 	if p, ok := lookup("OPENHQM_CONFIG"); ok && p != "" {
 		return source{kind: "file", paths: []string{p}}
 	}
-	for _, name := range config.EnvVars() {
-		if v, ok := lookup(name); ok && v != "" {
-			return source{kind: "env"}
-		}
-	}
 	if _, err := os.Stat(defaultConfigDir); err == nil {
 		return source{kind: "file", paths: []string{defaultConfigDir}}
 	}
+	if len(originalEnv(lookup)) > 0 {
+		return source{kind: "env"}
+	}
 	return source{kind: "default"}
+}
+
+// originalEnv lists the original OpenHQM's variables that are set.
+func originalEnv(lookup func(string) (string, bool)) []string {
+	var set []string
+	for _, name := range config.EnvVars() {
+		if v, ok := lookup(name); ok && v != "" {
+			set = append(set, name)
+		}
+	}
+	return set
 }
 
 func (s source) String() string {

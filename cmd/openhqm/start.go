@@ -36,6 +36,9 @@ func newApp(role, flagPath, name string, stderr io.Writer) (*app, int) {
 		log.Warn("configuration warning", "diagnostic", d.Error())
 	}
 	if src.kind == "file" {
+		if set := originalEnv(os.LookupEnv); len(set) > 0 {
+			log.Warn("OPENHQM_* variables are ignored: the configuration comes from files", "variables", set)
+		}
 		for _, p := range src.paths {
 			if w := config.SubPathWarning(p); w != "" {
 				log.Warn(w)
