@@ -334,3 +334,31 @@ func (r *recorder) handler(name string) fasthttp.RequestHandler {
 		ctx.SetBodyString("from " + name)
 	}
 }
+
+// Configurations are validated before Apply sees them, but Apply must still
+// refuse a route whose endpoint is missing, name both, and keep serving the
+// generation it had.
+func TestApplyUnknownEndpoint(t *testing.T) {
+	srv, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	good := simpleConfig(t, "127.0.0.1:1")
+	if err := srv.Apply(good); err != nil {
+		t.Fatal(err)
+	}
+	bad := simpleConfig(t, "127.0.0.1:1")
+	bad.Routes = append(bad.Routes, &config.Route{Name: "orders", Index: 1, Mode: config.ModeSync,
+		Endpoint: "ordres", Match: config.Match{PathPrefix: "/api/orders"}})
+	err = srv.Apply(bad)
+	if err == nil {
+		t.Fatal("Apply accepted a route with an unknown endpoint")
+	}
+	if want := `route "orders": unknown endpoint "ordres"`; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	if g := srv.Current(); g == nil || g.Config != good {
+		t.Errorf("the previous generation is no longer current")
+	}
+}
