@@ -6,8 +6,8 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
