@@ -27,10 +27,20 @@ type BatchOptions struct {
 	Senders int
 }
 
+// entry is what one enqueue stores: a job's m and b fields and, when rkey is
+// set, its pending result record (fields r and b of hash rkey).
+type entry struct {
+	meta, body   []byte
+	rkey         string
+	rmeta, rbody []byte
+}
+
+// size is what the entry counts against BatchOptions.MaxBytes.
+func (e *entry) size() int { return len(e.body) + len(e.rmeta) + len(e.rbody) }
+
 type enqueueReq struct {
-	ctx  context.Context
-	meta []byte
-	body []byte
+	ctx context.Context
+	entry
 	done chan error // buffered: a sender never blocks on it
 }
 
@@ -69,13 +79,14 @@ func newBatcher(q *Queue, opts BatchOptions) *batcher {
 	return b
 }
 
-// do queues one job and waits for its answer (or ctx).
-func (b *batcher) do(ctx context.Context, meta, body []byte) error {
+// do queues one entry and waits for its answer (or ctx).
+func (b *batcher) do(ctx context.Context, e entry) error {
 	r := b.pool.Get().(*enqueueReq)
-	r.ctx, r.meta, r.body = ctx, meta, body
+	r.ctx, r.entry = ctx, e
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
+		r.ctx, r.entry = nil, entry{}
 		b.pool.Put(r)
 		return backends.ErrClosed
 	}
@@ -83,13 +94,14 @@ func (b *batcher) do(ctx context.Context, meta, body []byte) error {
 	case b.reqs <- r:
 	case <-ctx.Done():
 		b.mu.RUnlock()
+		r.ctx, r.entry = nil, entry{}
 		b.pool.Put(r)
 		return ctx.Err()
 	}
 	b.mu.RUnlock()
 	select {
 	case err := <-r.done:
-		r.ctx, r.meta, r.body = nil, nil, nil
+		r.ctx, r.entry = nil, entry{}
 		b.pool.Put(r)
 		return err
 	case <-ctx.Done():
@@ -116,13 +128,13 @@ func (b *batcher) run() {
 			}
 		}
 		batch = append(batch[:0], first)
-		size := len(first.body)
+		size := first.size()
 	fill:
 		for len(batch) < b.opts.MaxJobs && size < b.opts.MaxBytes {
 			select {
 			case r := <-b.reqs:
 				batch = append(batch, r)
-				size += len(r.body)
+				size += r.size()
 				continue
 			default:
 			}
@@ -137,7 +149,7 @@ func (b *batcher) run() {
 			select {
 			case r := <-b.reqs:
 				batch = append(batch, r)
-				size += len(r.body)
+				size += r.size()
 				linger.Stop()
 			case <-linger.C:
 				break fill

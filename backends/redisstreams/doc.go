@@ -11,9 +11,14 @@
 // and for a result store with prefix P: P+id (one hash per job), P+"tomb:"+id,
 // P+"idem:"+key.
 //
+// A queue built with Options.Results (the store's Layout) writes P+id itself,
+// in the same script as the job's XADD (ResultsQueue.EnqueueWithResult), so a
+// submit costs one round trip; the store must be on the same Redis database.
+//
 // Requirements: Redis 7.0 or later (XAUTOCLAIM, SET NX GET). The scripts
 // touch several keys at once; on Redis Cluster put the stream name in a hash
-// tag (Stream "{jobs}", DeadLetter "{jobs}:dlq") so they share a slot.
+// tag (Stream "{jobs}", DeadLetter "{jobs}:dlq", and with Options.Results a
+// result Prefix "{jobs}result:") so they share a slot.
 //
 // Durability: a job is stored once Enqueue returns. Whether it survives a
 // crash of the Redis host is Redis's persistence setting: run it with

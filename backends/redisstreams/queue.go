@@ -39,6 +39,13 @@ type Options struct {
 	// Batch groups concurrent Enqueue calls into one round trip; the zero
 	// value enables it with defaults (see BatchOptions).
 	Batch BatchOptions
+	// Results, when set, is the layout of the Results store that reads this
+	// queue's jobs' records, on the same Redis (same URL and database): the
+	// queue then also offers EnqueueWithResult (see WithResults), which
+	// stores the job and its pending record in one round trip. It must equal
+	// the store's Layout() (Prefix and PendingTTL of its ResultsOptions, or
+	// both zero for the defaults). nil: no such method.
+	Results *ResultsLayout
 	// Logger receives rare operational events; default slog.Default().
 	Logger *slog.Logger
 }
@@ -73,6 +80,7 @@ type Queue struct {
 
 	closed  atomic.Bool
 	batcher *batcher
+	results *ResultsQueue // nil unless Options.Results is set
 
 	claimMu   sync.Mutex
 	cursor    string
@@ -118,6 +126,11 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 		}
 		return nil, err
 	}
+	if opts.Results != nil {
+		l := opts.Results.withDefaults()
+		q.opts.Results = &l // a copy: the caller's layout may change after New
+		q.results = &ResultsQueue{Queue: q}
+	}
 	if !opts.Batch.Disabled {
 		q.batcher = newBatcher(q, opts.Batch)
 	}
@@ -143,15 +156,19 @@ func (q *Queue) Enqueue(ctx context.Context, job *backends.Job) error {
 	if q.closed.Load() {
 		return q.errorf("enqueue: %w", backends.ErrClosed)
 	}
-	meta := encodeMeta(job)
+	return q.enqueue(ctx, "enqueue", job.ID, entry{meta: encodeMeta(job), body: job.Body})
+}
+
+// enqueue stores e, grouped with concurrent calls unless batching is off.
+func (q *Queue) enqueue(ctx context.Context, op, id string, e entry) error {
 	var err error
 	if q.batcher != nil {
-		err = q.batcher.do(ctx, meta, job.Body)
+		err = q.batcher.do(ctx, e)
 	} else {
-		err = q.enqueueBatch(ctx, []*enqueueReq{{meta: meta, body: job.Body}})[0]
+		err = q.enqueueBatch(ctx, []*enqueueReq{{entry: e}})[0]
 	}
 	if err != nil {
-		return q.errorf("enqueue %s: %w", job.ID, err)
+		return q.errorf("%s %s: %w", op, id, err)
 	}
 	return nil
 }
@@ -159,12 +176,20 @@ func (q *Queue) Enqueue(ctx context.Context, job *backends.Job) error {
 // enqueueBatch stores reqs with one script call and returns one error per request.
 func (q *Queue) enqueueBatch(ctx context.Context, reqs []*enqueueReq) []error {
 	errs := make([]error, len(reqs))
-	args := make([]any, 1, 1+2*len(reqs))
-	args[0] = q.opts.MaxDepth
-	for _, r := range reqs {
-		args = append(args, r.meta, r.body)
+	var ttl int64
+	if q.opts.Results != nil {
+		ttl = q.opts.Results.PendingTTL.Milliseconds()
 	}
-	res, err := enqueueScript.Run(ctx, q.rdb, q.keys[:2], args...).Slice()
+	args := make([]any, 2, 2+4*len(reqs))
+	args[0], args[1] = q.opts.MaxDepth, ttl
+	keys := q.keys[:2:2] // appending copies: q.keys is shared
+	for _, r := range reqs {
+		args = append(args, r.meta, r.body, r.rmeta, r.rbody)
+		if r.rkey != "" {
+			keys = append(keys, r.rkey)
+		}
+	}
+	res, err := enqueueScript.Run(ctx, q.rdb, keys, args...).Slice()
 	if err == nil && len(res) != len(reqs) {
 		err = fmt.Errorf("enqueue script answered %d results for %d jobs", len(res), len(reqs))
 	}

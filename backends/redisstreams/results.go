@@ -29,6 +29,27 @@ type ResultsOptions struct {
 	PendingTTL time.Duration
 }
 
+// ResultsLayout is where a Results store keeps its records and how long a
+// pending one lives: what a Queue needs to write pending records itself
+// (Options.Results). The zero value is the defaults of ResultsOptions.
+type ResultsLayout struct {
+	Prefix     string        // ResultsOptions.Prefix; default "openhqm:result:"
+	PendingTTL time.Duration // ResultsOptions.PendingTTL; default 7 days
+}
+
+func (l ResultsLayout) withDefaults() ResultsLayout {
+	if l.Prefix == "" {
+		l.Prefix = "openhqm:result:"
+	}
+	if l.PendingTTL <= 0 {
+		l.PendingTTL = 7 * 24 * time.Hour
+	}
+	return l
+}
+
+// key is the record hash of job id.
+func (l ResultsLayout) key(id string) string { return l.Prefix + id }
+
 // Results is a result store with one hash per job: field r holds the status
 // and metadata as JSON, field b the response body as raw bytes. Each Update is
 // one MULTI/EXEC, so a reader never sees a completed status without its
@@ -38,19 +59,16 @@ type Results struct {
 	rdb       redis.UniversalClient
 	ownClient bool
 	opts      ResultsOptions
+	layout    ResultsLayout
 }
 
 // NewResults connects and returns the store; an unreachable Redis answers an
 // error wrapping ErrUnavailable.
 func NewResults(ctx context.Context, opts ResultsOptions) (*Results, error) {
-	if opts.Prefix == "" {
-		opts.Prefix = "openhqm:result:"
-	}
+	layout := ResultsLayout{Prefix: opts.Prefix, PendingTTL: opts.PendingTTL}.withDefaults()
+	opts.Prefix, opts.PendingTTL = layout.Prefix, layout.PendingTTL
 	if opts.Tombstone <= 0 {
 		opts.Tombstone = 24 * time.Hour
-	}
-	if opts.PendingTTL <= 0 {
-		opts.PendingTTL = 7 * 24 * time.Hour
 	}
 	rdb, own, err := connect(opts.URL, opts.Client)
 	if err != nil {
@@ -62,8 +80,20 @@ func NewResults(ctx context.Context, opts ResultsOptions) (*Results, error) {
 		}
 		return nil, fmt.Errorf("redis results: %w", classify(err))
 	}
-	return &Results{rdb: rdb, ownClient: own, opts: opts}, nil
+	return &Results{rdb: rdb, ownClient: own, opts: opts, layout: layout}, nil
 }
+
+// Layout returns the store's key prefix and pending TTL, for a Queue that
+// writes pending records itself (Options.Results).
+func (s *Results) Layout() ResultsLayout { return s.layout }
+
+// A record is one hash: field recordMeta holds a resultWire as JSON, field
+// recordBody the response body as raw bytes. enqueueScript writes the same
+// two fields (its 'r' and 'b').
+const (
+	recordMeta = "r"
+	recordBody = "b"
+)
 
 // resultWire is a Result without its body, as stored in field r.
 type resultWire struct {
@@ -80,7 +110,28 @@ type resultWire struct {
 	Headers     [][2]string `json:"headers,omitempty"`
 }
 
-func (s *Results) key(id string) string  { return s.opts.Prefix + id }
+// encodeRecord returns field r of r's record (field b is r.Body as is). It is
+// the one encoding of a record, used by Create, Update and the queue's
+// EnqueueWithResult alike.
+func encodeRecord(r *backends.Result) ([]byte, error) {
+	w := resultWire{
+		Route: r.Route, Principal: r.Principal, Status: string(r.Status), Attempts: r.Attempts,
+		SubmittedAt: r.SubmittedAt, StartedAt: r.StartedAt, UpdatedAt: r.UpdatedAt, CompletedAt: r.CompletedAt,
+		Error: r.Error, StatusCode: r.StatusCode,
+	}
+	for _, h := range r.Headers {
+		w.Headers = append(w.Headers, [2]string{h.Name, h.Value})
+	}
+	return json.Marshal(&w)
+}
+
+// finished reports whether a record in status st expires on the result TTL
+// (with a tombstone) rather than on PendingTTL.
+func finished(st backends.Status) bool {
+	return st == backends.StatusCompleted || st == backends.StatusFailed
+}
+
+func (s *Results) key(id string) string  { return s.layout.key(id) }
 func (s *Results) tomb(id string) string { return s.opts.Prefix + "tomb:" + id }
 
 // Create records a new pending job (kept PendingTTL).
@@ -95,22 +146,14 @@ func (s *Results) Update(ctx context.Context, r *backends.Result, ttl time.Durat
 }
 
 func (s *Results) put(ctx context.Context, op string, r *backends.Result, ttl time.Duration) error {
-	w := resultWire{
-		Route: r.Route, Principal: r.Principal, Status: string(r.Status), Attempts: r.Attempts,
-		SubmittedAt: r.SubmittedAt, StartedAt: r.StartedAt, UpdatedAt: r.UpdatedAt, CompletedAt: r.CompletedAt,
-		Error: r.Error, StatusCode: r.StatusCode,
-	}
-	for _, h := range r.Headers {
-		w.Headers = append(w.Headers, [2]string{h.Name, h.Value})
-	}
-	meta, err := json.Marshal(&w)
+	meta, err := encodeRecord(r)
 	if err != nil {
 		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, err)
 	}
 	k := s.key(r.ID)
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, k, "r", meta, "b", r.Body)
-		if r.Status == backends.StatusCompleted || r.Status == backends.StatusFailed {
+		p.HSet(ctx, k, recordMeta, meta, recordBody, r.Body)
+		if finished(r.Status) {
 			done := r.CompletedAt
 			if done.IsZero() {
 				done = time.Now()
@@ -118,7 +161,7 @@ func (s *Results) put(ctx context.Context, op string, r *backends.Result, ttl ti
 			p.PExpireAt(ctx, k, done.Add(ttl))
 			p.SetArgs(ctx, s.tomb(r.ID), "1", redis.SetArgs{ExpireAt: done.Add(ttl + s.opts.Tombstone)})
 		} else {
-			p.PExpire(ctx, k, s.opts.PendingTTL)
+			p.PExpire(ctx, k, s.layout.PendingTTL)
 		}
 		return nil
 	})
@@ -133,7 +176,7 @@ func (s *Results) Get(ctx context.Context, id string) (*backends.Result, error) 
 	var fields *redis.SliceCmd
 	var tomb *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		fields = p.HMGet(ctx, s.key(id), "r", "b")
+		fields = p.HMGet(ctx, s.key(id), recordMeta, recordBody)
 		tomb = p.Exists(ctx, s.tomb(id))
 		return nil
 	})

@@ -18,18 +18,32 @@ end
 `
 
 // enqueueScript adds jobs unless the depth (stream length + delayed jobs) has
-// reached ARGV[1] (0: no bound). ARGV[2..] are pairs of m and b fields. It
-// answers, per job, the entry id or 0 when refused.
+// reached ARGV[1] (0: no bound). ARGV[3..] are quadruples per job: its m and
+// b fields, then the r and b fields of its pending result record (r empty:
+// no record). The records' hashes are KEYS[3..], one per job that has a
+// record, in order; each gets a TTL of ARGV[2] ms, as Results.Create does. A
+// job and its record are stored together or, when refused, not at all; the
+// record is written first, so a failing XADD can leave a record of a job
+// never accepted (harmless: its id was never given out), never a job whose
+// record is missing. It answers, per job, the entry id or 0 when refused.
 var enqueueScript = redis.NewScript(`
 local max = tonumber(ARGV[1])
 local depth = 0
 if max > 0 then depth = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) end
 local out = {}
-for i = 1, (#ARGV - 1) / 2 do
+local k = 2
+for i = 1, (#ARGV - 2) / 4 do
+  local a = 4 * i - 1
+  local rec = ARGV[a+2] ~= ''
+  if rec then k = k + 1 end
   if max > 0 and depth >= max then
     out[i] = 0
   else
-    out[i] = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2*i], 'b', ARGV[2*i+1])
+    if rec then
+      redis.call('HSET', KEYS[k], 'r', ARGV[a+2], 'b', ARGV[a+3])
+      redis.call('PEXPIRE', KEYS[k], ARGV[2])
+    end
+    out[i] = redis.call('XADD', KEYS[1], '*', 'm', ARGV[a], 'b', ARGV[a+1])
     depth = depth + 1
   end
 end

@@ -1,0 +1,56 @@
+package redisstreams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/openhqm/openhqm/backends"
+)
+
+// ResultsQueue is a Queue that also stores a job's pending result record with
+// the job, in the same script call (and the same grouped round trip) as its
+// XADD: a submit costs one round trip instead of Results.Create then Enqueue.
+// The router uses EnqueueWithResult whenever the queue it is given has it, so
+// only a queue built with Options.Results has it: a plain *Queue does not, and
+// hands the router the two-call path.
+//
+// It is the Queue: every other method, Close included, is the Queue's, and it
+// is safe for concurrent use. On Redis Cluster the stream and the record keys
+// must share a slot (a hash tag in both Stream and the results Prefix).
+type ResultsQueue struct {
+	*Queue
+}
+
+// WithResults returns q with EnqueueWithResult when it was built with
+// Options.Results, and false otherwise. Hand the router the ResultsQueue (it
+// is a backends.Queue) in place of q; both are the same queue.
+func (q *Queue) WithResults() (*ResultsQueue, bool) {
+	return q.results, q.results != nil
+}
+
+var errRecordMismatch = errors.New("record does not belong to the job")
+
+// EnqueueWithResult stores the job and pending as the job's result record,
+// atomically: the record is written exactly as Results.Create writes it (hash
+// Prefix+id, same fields, PendingTTL). ErrFull at MaxDepth (then neither is
+// stored), ErrUnavailable (wrapped) when Redis cannot be reached, ErrClosed
+// after Close. When ctx ends first both may still have been stored.
+// pending must have the job's ID and a status that is not final.
+func (q *ResultsQueue) EnqueueWithResult(ctx context.Context, job *backends.Job, pending *backends.Result) error {
+	const op = "enqueue with result"
+	if q.closed.Load() {
+		return q.errorf("%s: %w", op, backends.ErrClosed)
+	}
+	if pending.ID != job.ID || finished(pending.Status) {
+		return q.errorf("%s %s: %w: id %q, status %q", op, job.ID, errRecordMismatch, pending.ID, pending.Status)
+	}
+	rmeta, err := encodeRecord(pending)
+	if err != nil {
+		return q.errorf("%s %s: %w", op, job.ID, fmt.Errorf("encode record: %w", err))
+	}
+	return q.enqueue(ctx, op, job.ID, entry{
+		meta: encodeMeta(job), body: job.Body,
+		rkey: q.opts.Results.key(pending.ID), rmeta: rmeta, rbody: pending.Body,
+	})
+}
