@@ -74,6 +74,8 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, g *Generation, r *Route, s
 		// allow wrote the 429
 	case g.maxBody > 0 && int64(len(ctx.Request.Body())) > g.maxBody:
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large", ex.id)
+	case r.Config.Transform != nil && !s.transform(ctx, g, r, ex):
+		// transform answered (422); sync and async both see the rewritten request
 	case r.Config.Mode == config.ModeAsync ||
 		(r.Config.Mode == config.ModeAuto && prefersAsync(&ctx.Request.Header)):
 		s.serveAsync(ctx, g, r, ex)
