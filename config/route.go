@@ -111,7 +111,9 @@ func (b *builder) jq(m *rawMeta, attr, key, src string) *JQ {
 	q, err := gojq.Parse(src)
 	if err == nil {
 		var code *gojq.Code
-		code, err = gojq.Compile(q)
+		// No environment: $ENV and env would hand the process's secrets
+		// (tokens read with env()) to whoever writes or triggers a transform.
+		code, err = gojq.Compile(q, gojq.WithEnvironLoader(func() []string { return nil }))
 		if err == nil {
 			return &JQ{Source: src, Code: code}
 		}
