@@ -33,6 +33,11 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	start := time.Now()
+	if ambiguousPath(ctx.Request.Header.RequestURI()) {
+		writeError(ctx, fasthttp.StatusBadRequest, "the path holds an encoded slash or dot, or a dot segment; openhqm does not forward such paths", nil)
+		s.unmatched.observe(ctx.Response.StatusCode(), start)
+		return
+	}
 	r := g.Table.Match(ctx)
 	if r == nil {
 		s.notFound(ctx)
