@@ -21,7 +21,10 @@ import (
 // with, so that a reload can tell whether it may be reused.
 type openQueue struct {
 	cfg config.Queue // Range cleared: moving a block in the file changes nothing
-	q   backends.Queue
+	// results is where the queue writes pending result records itself (see
+	// resultsLayout); "" when it does not.
+	results string
+	q       backends.Queue
 }
 
 // openResults is the result store with the configuration it was opened with.
@@ -65,9 +68,10 @@ func (b *backendSet) prepare(ctx context.Context, cfg *config.Config) (*plan, er
 	for name, qc := range cfg.Queues {
 		want := *qc
 		want.Range = (config.Queue{}).Range
+		layout := resultsLayout(&want, &cfg.Results)
 		old := b.queues[name]
 		switch {
-		case old != nil && reflect.DeepEqual(old.cfg, want):
+		case old != nil && reflect.DeepEqual(old.cfg, want) && old.results == layoutKey(layout):
 			p.queues[name] = old
 			continue
 		case old != nil && old.cfg.Backend == config.BackendMemory && want.Backend == config.BackendMemory:
@@ -76,11 +80,11 @@ func (b *backendSet) prepare(ctx context.Context, cfg *config.Config) (*plan, er
 			p.keptSettings = append(p.keptSettings, "queue "+name)
 			continue
 		}
-		q, err := openQueueBackend(ctx, &want, b.consumer, b.log)
+		q, err := openQueueBackend(ctx, &want, layout, b.consumer, b.log)
 		if err != nil {
 			return fail(fmt.Errorf("queue %q: %w", name, err))
 		}
-		oq := &openQueue{cfg: want, q: q}
+		oq := &openQueue{cfg: want, results: layoutKey(layout), q: q}
 		p.queues[name] = oq
 		p.opened = append(p.opened, q)
 	}
@@ -140,18 +144,43 @@ func (b *backendSet) closeAll() {
 	}
 }
 
-func openQueueBackend(ctx context.Context, qc *config.Queue, consumer string, log *slog.Logger) (backends.Queue, error) {
+// resultsLayout is the key layout of the result store when a Redis queue and
+// the Redis result store share one server: the queue then writes a job's
+// pending record in the same round trip as the job (one batched script per
+// group of submits instead of two round trips each). nil otherwise.
+func resultsLayout(qc *config.Queue, rc *config.Results) *redisstreams.ResultsLayout {
+	if qc.Backend != config.BackendRedis || rc.Backend != config.BackendRedis || qc.Redis.URL != rc.RedisURL {
+		return nil
+	}
+	return &redisstreams.ResultsLayout{Prefix: resultsPrefix(rc)}
+}
+
+func layoutKey(l *redisstreams.ResultsLayout) string {
+	if l == nil {
+		return ""
+	}
+	return l.Prefix
+}
+
+// resultsPrefix is the key prefix of result records in Redis.
+func resultsPrefix(rc *config.Results) string { return rc.Prefix + "result:" }
+
+func openQueueBackend(ctx context.Context, qc *config.Queue, layout *redisstreams.ResultsLayout, consumer string, log *slog.Logger) (backends.Queue, error) {
 	log = log.With("queue", qc.Name)
 	switch qc.Backend {
 	case config.BackendMemory:
-		return memory.NewQueue(memory.QueueOptions{
+		q, err := memory.NewQueue(memory.QueueOptions{
 			Name:          qc.Name,
 			MaxDepth:      int(qc.MaxDepth),
 			Lease:         qc.Lease,
 			DeadLetterMax: int(qc.DeadLetterMax),
 		})
+		if err != nil {
+			return nil, err
+		}
+		return q, nil
 	case config.BackendRedis:
-		return redisstreams.New(ctx, redisstreams.Options{
+		q, err := redisstreams.New(ctx, redisstreams.Options{
 			URL:           qc.Redis.URL,
 			Stream:        qc.Redis.Stream,
 			Group:         qc.Redis.Group,
@@ -159,8 +188,16 @@ func openQueueBackend(ctx context.Context, qc *config.Queue, consumer string, lo
 			DeadLetterMax: int(qc.DeadLetterMax),
 			MaxDepth:      int(qc.MaxDepth),
 			Lease:         qc.Lease,
+			Results:       layout,
 			Logger:        log,
 		})
+		if err != nil {
+			return nil, err
+		}
+		if rq, ok := q.WithResults(); ok {
+			return rq, nil // the router takes its one-round-trip submit
+		}
+		return q, nil
 	case config.BackendKafka:
 		k := qc.Kafka
 		opts := kafka.Options{
@@ -186,7 +223,11 @@ func openQueueBackend(ctx context.Context, qc *config.Queue, consumer string, lo
 			}
 			opts.TLS = tc
 		}
-		return kafka.New(opts)
+		q, err := kafka.New(opts)
+		if err != nil {
+			return nil, err
+		}
+		return q, nil
 	}
 	return nil, fmt.Errorf("unknown queue backend %q", qc.Backend)
 }
@@ -196,7 +237,7 @@ func openResultStore(ctx context.Context, rc *config.Results) (backends.ResultSt
 	case config.BackendMemory:
 		return memory.NewResults(memory.ResultsOptions{MaxEntries: rc.MaxEntries})
 	case config.BackendRedis:
-		return redisstreams.NewResults(ctx, redisstreams.ResultsOptions{URL: rc.RedisURL, Prefix: rc.Prefix + "result:"})
+		return redisstreams.NewResults(ctx, redisstreams.ResultsOptions{URL: rc.RedisURL, Prefix: resultsPrefix(rc)})
 	}
 	return nil, fmt.Errorf("unknown results backend %q", rc.Backend)
 }
