@@ -179,13 +179,14 @@ if [ -n "$ASYNC" ]; then
 		accp50[$b]=$a; accp99[$b]=$p
 		acccpu[$b]=$(awk -v c="$((c1 - c0))" -v n="$total" -v hz="$hz" 'BEGIN{printf "%.1f", c/hz*1e6/n}')
 		# Everything accepted (warm-up included) is now a backlog: one worker drains it.
-		want=$(curl -s http://127.0.0.1:18010/metrics | awk '/^openhqm_async_accepted_total/ {s+=$NF} END {printf "%d", s}')
+		want=$(curl -s http://127.0.0.1:18010/metrics | awk '/^openhqm_async_accepted_total/ {s+=$NF} END {printf "%d", s}' || true)
 		backlog[$b]=$want
 		t0=$(date +%s.%N)
 		start "worker-$b" "$BIN/openhqm" worker -c "bench/openhqm-async-$b.hcl" bench-worker
 		got=0
 		for _ in $(seq 1200); do
-			got=$(curl -s http://127.0.0.1:18020/metrics 2>/dev/null | awk '/^openhqm_worker_jobs_total/ && /outcome="completed"/ {s+=$NF} END {printf "%d", s}')
+			# The worker may not listen yet: curl fails, got stays 0.
+			got=$(curl -s http://127.0.0.1:18020/metrics 2>/dev/null | awk '/^openhqm_worker_jobs_total/ && /outcome="completed"/ {s+=$NF} END {printf "%d", s}' || true)
 			[ "${got:-0}" -ge "$want" ] && break
 			sleep 0.1
 		done
