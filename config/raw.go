@@ -130,7 +130,7 @@ type rawRoute struct {
 	Timeout    string         `hcl:"timeout,optional" doc:"Deadline toward the app for this route; default the endpoint's timeout."`
 	ClientAuth *rawClientAuth `hcl:"client_auth,block" doc:"Who may call the route and read its jobs' results; default anyone."`
 	RateLimit  *rawRateLimit  `hcl:"rate_limit,block" doc:"Token bucket limiting the route's requests; default none."`
-	Transform  *rawTransform  `hcl:"transform,block" doc:"Rewrites the request from its JSON body before forwarding; default none."`
+	Transform  *rawTransform  `hcl:"transform,block" doc:"Rewrites the request from its JSON body at intake, before it is forwarded or queued (jq, at most 100 ms of work; a body that is not JSON or a jq error answers 422); default none."`
 }
 
 type rawMatch struct {
@@ -167,9 +167,9 @@ type rawRateLimit struct {
 
 type rawTransform struct {
 	rawMeta
-	Body    string            `hcl:"body,optional" doc:"jq expression whose result replaces the JSON body; default unchanged."`
-	Headers map[string]string `hcl:"headers,optional" doc:"Header name to jq expression setting it from the body; default none."`
-	Query   map[string]string `hcl:"query,optional" doc:"Query parameter to jq expression setting it from the body; default none."`
+	Body    string            `hcl:"body,optional" doc:"jq expression whose first result, as compact JSON, replaces the body (Content-Type becomes application/json); default unchanged."`
+	Headers map[string]string `hcl:"headers,optional" doc:"Header name to jq expression setting it from the body: a string as it is, other values as compact JSON, null or no result leaves the header unset; default none."`
+	Query   map[string]string `hcl:"query,optional" doc:"Query parameter to jq expression setting it from the body, converted as for headers and replacing a parameter of the same name; default none."`
 }
 
 type rawSubmitAPI struct {
