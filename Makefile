@@ -27,9 +27,12 @@ test-go:
 test-deploy:
 	cd deploy && $(GO) test -count=1 -timeout 5m ./...
 
-# A short fuzzing pass over every parser and matcher; the seeds also run in test-go.
+# A short fuzzing pass over the parsers and the matcher; their seeds also run in test-go.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./router
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime 5s ./backends/redisstreams
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime 5s ./backends/kafka
 
 bench: build
 	@bench/run.sh
