@@ -187,11 +187,11 @@ func (b *builder) headers(m *rawMeta, attr string, h map[string]string, warnHop 
 	var out []Header
 	for _, k := range keys {
 		v := h[k]
-		if !isToken(k) {
+		if !IsToken(k) {
 			b.errorf(m.keyAt(attr, k), "Invalid header name", "%q is not a valid header name; use letters, digits and - only, such as \"X-Service\".", k)
 			continue
 		}
-		if !validHeaderValue(v) {
+		if !ValidHeaderValue(v) {
 			b.errorf(m.keyAt(attr, k), "Invalid header value", "The value of header %q contains a control character (such as a newline); remove it.", k)
 			continue
 		}
@@ -249,7 +249,7 @@ func (b *builder) buildAuth(r *rawAuth) Auth {
 			b.warnf(m.at(n), "Unused attribute", "%s has no effect with type = %q; remove it or change the type.", n, t)
 		}
 	}
-	if m.known("header") && slices.Contains(uses[a.Type], "header") && !isToken(a.Header) {
+	if m.known("header") && slices.Contains(uses[a.Type], "header") && !IsToken(a.Header) {
 		b.errorf(m.valueAt("header"), "Invalid header name", "%q is not a valid header name.", a.Header)
 	}
 	if m.known("header") {
@@ -377,7 +377,7 @@ func (b *builder) buildKafka(r *rawKafka) *KafkaQueue {
 		b.errorf(m.valueAt("version"), "Invalid Kafka version", "%q is not a Kafka version; write it as \"3.6.0\".", r.Version)
 	}
 	if m.known("key_header") {
-		if !isToken(r.KeyHeader) {
+		if !IsToken(r.KeyHeader) {
 			b.errorf(m.valueAt("key_header"), "Invalid header name", "%q is not a valid header name.", r.KeyHeader)
 		}
 		k.KeyHeader = textproto.CanonicalMIMEHeaderKey(r.KeyHeader)

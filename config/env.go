@@ -257,13 +257,13 @@ func envEndpointOf(name string, e envEndpoint, timeout time.Duration) (*Endpoint
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if !isToken(k) || !validHeaderValue(e.Headers[k]) {
+		if !IsToken(k) || !ValidHeaderValue(e.Headers[k]) {
 			return nil, fmt.Errorf("endpoint %q: invalid header %q", name, k)
 		}
 		ep.Headers = append(ep.Headers, Header{Name: textproto.CanonicalMIMEHeaderKey(k), Value: e.Headers[k]})
 	}
 	hdr := e.AuthHeaderName
-	if hdr != "" && !isToken(hdr) {
+	if hdr != "" && !IsToken(hdr) {
 		return nil, fmt.Errorf("endpoint %q: auth_header_name %q is not a header name", name, hdr)
 	}
 	switch strings.ToLower(e.AuthType) {

@@ -67,7 +67,7 @@ func (b *builder) buildRoute(r *rawRoute) {
 		if tm.known("headers") {
 			tr.Headers = map[string]*JQ{}
 			for _, k := range sortedKeys(t.Headers) {
-				if !isToken(k) {
+				if !IsToken(k) {
 					b.errorf(tm.keyAt("headers", k), "Invalid header name", "%q is not a valid header name.", k)
 					continue
 				}
@@ -193,7 +193,7 @@ func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 	if m.known("headers") {
 		for _, k := range sortedKeys(r.Headers) {
 			v := r.Headers[k]
-			if !isToken(k) {
+			if !IsToken(k) {
 				b.errorf(m.keyAt("headers", k), "Invalid header name", "%q is not a valid header name; use letters, digits and - only.", k)
 				continue
 			}
@@ -205,7 +205,7 @@ func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 					continue
 				}
 				hm.Value, hm.Regex = re, rx
-			} else if !validHeaderValue(v) {
+			} else if !ValidHeaderValue(v) {
 				b.errorf(m.keyAt("headers", k), "Invalid header value", "The value of header %q contains a control character; remove it.", k)
 				continue
 			}
@@ -341,7 +341,7 @@ func (b *builder) buildClientAuth(r *rawClientAuth) *ClientAuth {
 		if ca.Type == AuthAPIKey {
 			if !m.has("header") {
 				ca.Header = "X-API-Key"
-			} else if m.known("header") && !isToken(r.Header) {
+			} else if m.known("header") && !IsToken(r.Header) {
 				b.errorf(m.valueAt("header"), "Invalid header name", "%q is not a valid header name.", r.Header)
 			}
 			ca.Header = textproto.CanonicalMIMEHeaderKey(ca.Header)

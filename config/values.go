@@ -139,8 +139,8 @@ func parseHostPort(s string) error {
 	return nil
 }
 
-// isToken reports whether s is an RFC 9110 token (header names, methods).
-func isToken(s string) bool {
+// IsToken reports whether s is an RFC 9110 token (header names, methods).
+func IsToken(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -156,8 +156,8 @@ func isToken(s string) bool {
 	return true
 }
 
-// validHeaderValue rejects control characters (CR and LF would split headers).
-func validHeaderValue(s string) bool {
+// ValidHeaderValue rejects control characters (CR and LF would split headers).
+func ValidHeaderValue(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
 			return false

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/config"
 	"github.com/valyala/fasthttp"
 )
 
@@ -202,7 +203,7 @@ func newSubmitJob(ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute) (*bac
 			return invalid("value is not a valid dict of strings", "type_error.dict", "headers")
 		}
 		for name, value := range hs {
-			if !validToken(name) || !validHeaderValue(value) {
+			if !config.IsToken(name) || !config.ValidHeaderValue(value) {
 				return invalid(fmt.Sprintf("invalid header %q", name), "value_error", "headers", name)
 			}
 			switch canon := textproto.CanonicalMIMEHeaderKey(name); {
@@ -242,7 +243,7 @@ func newSubmitJob(ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute) (*bac
 		}
 		if md.Method != nil && *md.Method != "" {
 			method = strings.ToUpper(*md.Method)
-			if !validToken(method) {
+			if !config.IsToken(method) {
 				return invalid("not an HTTP method", "value_error", "metadata", "method")
 			}
 		}
@@ -342,32 +343,4 @@ func legacyResponse(ctx *fasthttp.RequestCtx, r *backends.Result) {
 		writeJSON(ctx, fasthttp.StatusAccepted, map[string]any{"correlation_id": r.ID, "status": status, "result": nil})
 		ctx.Response.Header.Set("Retry-After", "1")
 	}
-}
-
-// validToken reports whether s is an RFC 9110 token (a header name or a method).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue refuses control characters other than tab (CR and LF
-// would split the header).
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
