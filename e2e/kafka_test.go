@@ -3,11 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -110,60 +106,7 @@ func TestKafkaSIGKILLWorkerLosesNothing(t *testing.T) {
 	waitOK(t, w1, "http://"+w1addr+"/-/readyz")
 	waitOK(t, w2, "http://"+w2addr+"/-/readyz")
 
-	const n = 2000
-	subs := make([]submitted, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	for range 32 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				s, err := submit(base, "/work/k", fmt.Sprintf(`{"seq":%d}`, i))
-				if err != nil {
-					errs <- err
-					return
-				}
-				subs[i] = s
-			}
-		})
-	}
-	killed := make(chan struct{})
-	go func() {
-		defer close(killed)
-		for {
-			if _, total, _ := a.counts(); total >= n/4 {
-				w1.signal(syscall.SIGKILL)
-				return
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	<-killed
-	ids := make([]string, n)
-	for i, s := range subs {
-		if s.code != http.StatusAccepted {
-			t.Fatalf("request %d answered %d, want 202", i, s.code)
-		}
-		ids[i] = s.id
-	}
-	waitCompleted(t, base, ids, 90*time.Second)
-	for i, s := range subs {
-		code, _, body, err := response(base, s.id)
-		if err != nil || code != http.StatusOK || body != answer("/work/k", s.body) {
-			t.Fatalf("request %d (%s): response %d %q %v", i, s.id, code, body, err)
-		}
-	}
-	keys, total, dup := a.counts()
-	t.Logf("kafka: %d jobs completed; the app saw %d distinct jobs in %d deliveries: %d duplicates after the SIGKILL", n, keys, total, dup)
+	killDuringLoad(t, base, a, w1, 2000, "/work/k", 90*time.Second)
 	if code := w2.stop(t, 20*time.Second); code != 0 {
 		t.Errorf("worker-2 exited %d after SIGTERM, want 0", code)
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -303,4 +304,69 @@ func waitCompleted(t *testing.T, base string, ids []string, within time.Duration
 	if len(left) > 0 {
 		t.Fatalf("%d of %d jobs not completed within %v", len(left), len(ids), within)
 	}
+}
+
+// killDuringLoad submits n async requests to path with 32 clients and kills
+// victim with SIGKILL once the app has seen a quarter of them, so that it
+// dies holding leased jobs. Then it waits until every request completed
+// with the app's own answer, and reports the duplicates the app saw.
+func killDuringLoad(t *testing.T, base string, a *app, victim *proc, n int, path string, within time.Duration) {
+	t.Helper()
+	subs := make([]submitted, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				s, err := submit(base, path, fmt.Sprintf(`{"seq":%d}`, i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				subs[i] = s
+			}
+		})
+	}
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		for {
+			if _, total, _ := a.counts(); total >= n/4 {
+				victim.signal(syscall.SIGKILL)
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	<-killed
+
+	ids := make([]string, n)
+	for i, s := range subs {
+		if s.code != http.StatusAccepted {
+			t.Fatalf("request %d answered %d, want 202", i, s.code)
+		}
+		ids[i] = s.id
+	}
+	waitCompleted(t, base, ids, within)
+	for i, s := range subs {
+		code, h, body, err := response(base, s.id)
+		if err != nil || code != http.StatusOK || body != answer(path, s.body) || h.Get("X-App") != "legacy" {
+			t.Fatalf("request %d (%s): response %d %q %v, X-App %q; want 200 %q", i, s.id, code, body, err, h.Get("X-App"), answer(path, s.body))
+		}
+		if a.saw(s.id) == 0 {
+			t.Fatalf("the app never saw job %s", s.id)
+		}
+	}
+	keys, total, dup := a.counts()
+	t.Logf("%d jobs completed; the app saw %d distinct jobs in %d deliveries: %d duplicates after the SIGKILL", n, keys, total, dup)
 }

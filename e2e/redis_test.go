@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -88,66 +87,7 @@ func TestSIGKILLWorkerLosesNothing(t *testing.T) {
 	waitOK(t, serve, base+"/-/readyz")
 	waitOK(t, w2, "http://"+w2addr+"/-/readyz")
 
-	const n = 2000
-	subs := make([]submitted, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	for range 32 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				s, err := submit(base, "/work/item", fmt.Sprintf(`{"seq":%d}`, i))
-				if err != nil {
-					errs <- err
-					return
-				}
-				subs[i] = s
-			}
-		})
-	}
-	// Kill worker-1 once the app has seen a fair share of the jobs, so that
-	// it dies holding leased jobs.
-	killed := make(chan struct{})
-	go func() {
-		defer close(killed)
-		for {
-			if _, total, _ := a.counts(); total >= n/4 {
-				w1.signal(syscall.SIGKILL)
-				return
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	<-killed
-
-	ids := make([]string, n)
-	for i, s := range subs {
-		if s.code != http.StatusAccepted {
-			t.Fatalf("request %d answered %d, want 202", i, s.code)
-		}
-		ids[i] = s.id
-	}
-	waitCompleted(t, base, ids, 60*time.Second)
-	for i, s := range subs {
-		code, h, body, err := response(base, s.id)
-		if err != nil || code != http.StatusOK || body != answer("/work/item", s.body) || h.Get("X-App") != "legacy" {
-			t.Fatalf("request %d (%s): response %d %q %v, X-App %q; want 200 %q", i, s.id, code, body, err, h.Get("X-App"), answer("/work/item", s.body))
-		}
-		if a.saw(s.id) == 0 {
-			t.Fatalf("the app never saw job %s", s.id)
-		}
-	}
-	keys, total, dup := a.counts()
-	t.Logf("%d jobs completed; the app saw %d distinct jobs in %d deliveries: %d duplicates after the SIGKILL", n, keys, total, dup)
+	killDuringLoad(t, base, a, w1, 2000, "/work/item", 60*time.Second)
 	if code := w2.stop(t, 15*time.Second); code != 0 {
 		t.Errorf("worker-2 exited %d after SIGTERM, want 0", code)
 	}

@@ -178,6 +178,28 @@ func runProcess(ctx context.Context, a *app, servers []*listener) int {
 	return code
 }
 
+// start creates the worker pool when withWorkers and applies the first
+// generation. It returns a non-zero exit code when the process cannot start.
+func (a *app) start(ctx context.Context, withWorkers bool, stderr io.Writer) int {
+	cfg := a.cfg.Load()
+	if withWorkers {
+		var err error
+		if a.workers, err = newWorkerPool(a, cfg); err != nil {
+			fmt.Fprintf(stderr, "openhqm %s: %v\n", a.role, err)
+			return 1
+		}
+	}
+	a.mu.Lock()
+	err := a.apply(ctx, cfg)
+	a.mu.Unlock()
+	if err != nil {
+		a.log.Error("cannot start", "err", err)
+		a.set.closeAll()
+		return 1
+	}
+	return 0
+}
+
 func newWorkerPool(a *app, cfg *config.Config) (*workerpool.Pool, error) {
 	return workerpool.New(workerpool.Options{
 		Name:        a.name,

@@ -58,18 +58,8 @@ func workerMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if listen == "" {
 		listen = cfg.Worker.Listen
 	}
-	a.workers, err = newWorkerPool(a, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "openhqm worker: %v\n", err)
-		return 1
-	}
-	a.mu.Lock()
-	err = a.apply(ctx, cfg)
-	a.mu.Unlock()
-	if err != nil {
-		a.log.Error("cannot start", "err", err)
-		a.set.closeAll()
-		return 1
+	if code := a.start(ctx, true, stderr); code != 0 {
+		return code
 	}
 	a.log.Info("worker started", "name", a.name, "queues", len(a.live.Load().queues), "concurrency", cfg.Worker.Concurrency)
 	srv := router.NewHTTPServer(cfg.Server, workerAdmin(a), a.log)
