@@ -127,22 +127,36 @@ func receiveN(t testing.TB, q *Queue, consumer string, n int, within time.Durati
 
 // committed returns the group's committed offset and metadata of one
 // partition (-1 when nothing was committed), read with a separate client.
+// It must be called from the test's goroutine; others use fetchCommitted.
 func committed(t testing.TB, brokers []string, topic string, partition int32) (int64, string) {
 	t.Helper()
+	off, meta, err := fetchCommitted(brokers, topic, partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return off, meta
+}
+
+// fetchCommitted is committed for any goroutine. A group that does not exist
+// yet (no member joined) has nothing committed.
+func fetchCommitted(brokers []string, topic string, partition int32) (int64, string, error) {
 	admin, err := sarama.NewClusterAdmin(brokers, sarama.NewConfig())
 	if err != nil {
-		t.Fatalf("admin: %v", err)
+		return 0, "", fmt.Errorf("admin: %w", err)
 	}
 	defer admin.Close()
 	resp, err := admin.ListConsumerGroupOffsets(testGroup, map[string][]int32{topic: {partition}})
+	if errors.Is(err, sarama.ErrGroupIDNotFound) {
+		return -1, "", nil
+	}
 	if err != nil {
-		t.Fatalf("ListConsumerGroupOffsets: %v", err)
+		return 0, "", fmt.Errorf("ListConsumerGroupOffsets: %w", err)
 	}
 	b := resp.GetBlock(topic, partition)
 	if b == nil {
-		return -1, ""
+		return -1, "", nil
 	}
-	return b.Offset, b.Metadata
+	return b.Offset, b.Metadata, nil
 }
 
 // eventually polls cond until it holds or within passes.
