@@ -76,8 +76,21 @@ func TestMetadata(t *testing.T) {
 		})
 	}
 
+	// A record fetched again but not yet delivered keeps the attempts the
+	// earlier owners made, so a hand-over before its delivery does not
+	// reset its attempt number.
+	c := &claim{base: 10, prior: parseMetadata("ohq1;0:2,1,3:1", 10)}
+	c.add(10, nil, 1, time.Time{}, time.Time{})
+	c.add(11, nil, 1, time.Time{}, time.Time{})
+	if got, want := c.metadata(), "ohq1;0:2,1,3:1"; got != want {
+		t.Errorf("after fetching 10 and 11: metadata %q, want %q", got, want)
+	}
+	if got := c.entries[0].attempt; got != 3 {
+		t.Errorf("attempt of the next delivery: %d, want 3", got)
+	}
+
 	// The encoder writes what the decoder reads, and stays bounded.
-	c := &claim{base: 100}
+	c = &claim{base: 100}
 	for i := range int64(2000) {
 		e := c.add(100+1+i, nil, 1, time.Time{}, time.Time{})
 		e.done = i%2 == 0

@@ -44,6 +44,7 @@ type entry struct {
 	offset  int64
 	job     *backends.Job
 	attempt int       // attempt number of the current or next delivery
+	tried   int       // attempts earlier owners made (commit metadata)
 	since   time.Time // the job's acceptance time, for OldestAge
 	due     time.Time // retry records: not before
 
@@ -76,8 +77,9 @@ func (c *claim) add(offset int64, job *backends.Job, attempt int, since, due tim
 		delete(c.prior, offset)
 		if n == finishedMark {
 			e.done = true
-		} else if n+1 > e.attempt {
-			e.attempt = n + 1
+		} else {
+			e.tried = n
+			e.attempt = max(e.attempt, n+1)
 		}
 	}
 	c.entries = append(c.entries, e)
@@ -151,6 +153,12 @@ func (c *claim) metadata() string {
 			// attempt is that of the delivery made (or, after a lease
 			// expiry, of the next one; counting it as made is harmless).
 			if !add(e.offset, e.attempt) {
+				return b.String()
+			}
+		case e.tried > 0:
+			// Fetched but not delivered again yet: pass on what the
+			// earlier owners tried, or the next owner starts over at 1.
+			if !add(e.offset, e.tried) {
 				return b.String()
 			}
 		}
