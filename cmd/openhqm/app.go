@@ -208,6 +208,13 @@ func (a *app) reload(ctx context.Context, reason string) error {
 	}
 	if err == nil {
 		err = a.apply(ctx, cfg)
+	} else if errors.Is(err, errInvalidConfig) && diags.HasErrors() {
+		// Name the problems where the caller sees only the error
+		// (POST /-/reload); /-/config and the log carry them in full.
+		err = fmt.Errorf("%w: %s", err, diags.Errs()[0])
+		if n := len(diags.Errs()); n > 1 {
+			err = fmt.Errorf("%w (and %d more)", err, n-1)
+		}
 	}
 	if err != nil {
 		a.metrics.reloads.WithLabelValues("failure").Inc()
