@@ -36,7 +36,7 @@ func resolveSource(flagPath string, lookup func(string) (string, bool)) source {
 	if p, ok := lookup("OPENHQM_CONFIG"); ok && p != "" {
 		return source{kind: "file", paths: []string{p}}
 	}
-	if _, err := os.Stat(defaultConfigDir); err == nil {
+	if _, err := statConfig(defaultConfigDir); err == nil {
 		return source{kind: "file", paths: []string{defaultConfigDir}}
 	}
 	if len(originalEnv(lookup)) > 0 {
@@ -62,6 +62,9 @@ func (s source) String() string {
 	}
 	return s.kind
 }
+
+// statConfig looks for the default configuration directory; tests replace it.
+var statConfig = os.Stat
 
 // errInvalidConfig means the configuration has errors; they are in the
 // diagnostics returned with it.
