@@ -73,9 +73,10 @@ type reloadError struct {
 }
 
 // retireGrace is how long the backends only an old generation used stay open
-// after it was replaced, so that requests that loaded it just before the swap
-// finish their enqueue.
-const retireGrace = 5 * time.Second
+// after it was replaced, so that submits that loaded it just before the swap
+// finish: longer than the router's submit timeout (5s) plus the 2s it gives
+// itself to delete the record of a submit that failed.
+const retireGrace = 10 * time.Second
 
 func newLogger(w io.Writer, tel config.Telemetry) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)

@@ -139,8 +139,8 @@ func runProcess(ctx context.Context, a *app, servers []*listener) int {
 		})
 	}
 
-	var bg sync.WaitGroup
-	bg.Go(func() { a.watch(runCtx, sighup(runCtx)) })
+	var watcher, bg sync.WaitGroup
+	watcher.Go(func() { a.watch(runCtx, sighup(runCtx)) })
 	workersCtx, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
 	if a.workers != nil {
@@ -159,7 +159,8 @@ func runProcess(ctx context.Context, a *app, servers []*listener) int {
 		a.log.Error("cannot serve", "err", err)
 		code = 1
 	}
-	stop() // the watcher
+	stop() // the watcher: no reload may reconcile a pool that is draining
+	watcher.Wait()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	for _, l := range servers {
 		if err := l.srv.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
