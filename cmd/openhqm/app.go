@@ -52,6 +52,7 @@ type app struct {
 	status configStatus
 
 	retiring sync.WaitGroup // goroutines closing what an old generation alone used
+	stopping chan struct{}  // closed once the listeners have shut down
 }
 
 // configStatus is what /-/config shows.
@@ -136,7 +137,10 @@ func (a *app) apply(ctx context.Context, cfg *config.Config) error {
 	if len(p.retired) > 0 {
 		a.retiring.Go(func() {
 			<-drained
-			time.Sleep(retireGrace)
+			select { // at shutdown no request is left to wait for
+			case <-time.After(retireGrace):
+			case <-a.stopping:
+			}
 			for _, c := range p.retired {
 				if err := c.Close(); err != nil {
 					a.log.Warn("closing a retired backend", "err", err)

@@ -170,6 +170,7 @@ func runProcess(ctx context.Context, a *app, servers []*listener) int {
 	}
 	cancel()
 	httpWG.Wait()
+	close(a.stopping)
 	stopWorkers() // the pool drains within worker.drain
 	bg.Wait()
 	a.retiring.Wait()

@@ -47,16 +47,17 @@ func newApp(role, flagPath, name string, stderr io.Writer) (*app, int) {
 	}
 	reg := newRegistry()
 	a := &app{
-		role:    role,
-		name:    name,
-		src:     src,
-		lookup:  os.LookupEnv,
-		log:     log,
-		level:   level,
-		reg:     reg,
-		metrics: newReloadMetrics(reg),
-		ups:     upstream.NewPool(upstream.PoolOptions{Logger: log, Registry: reg}),
-		set:     &backendSet{log: log, consumer: name},
+		role:     role,
+		name:     name,
+		src:      src,
+		lookup:   os.LookupEnv,
+		log:      log,
+		level:    level,
+		reg:      reg,
+		metrics:  newReloadMetrics(reg),
+		ups:      upstream.NewPool(upstream.PoolOptions{Logger: log, Registry: reg}),
+		set:      &backendSet{log: log, consumer: name},
+		stopping: make(chan struct{}),
 	}
 	a.first = cfg
 	a.cfg.Store(cfg)
