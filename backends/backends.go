@@ -29,6 +29,10 @@ var (
 	ErrLeaseLost = errors.New("lease lost")
 	// ErrConflict: an idempotency key was reused with a different request.
 	ErrConflict = errors.New("conflict")
+	// ErrFinished: the job's record is already completed or failed; a
+	// result store never replaces such a record (two overlapping deliveries
+	// of one job must not undo the outcome a client may have read).
+	ErrFinished = errors.New("job already finished")
 )
 
 // Header is one HTTP header field.
@@ -163,7 +167,8 @@ type ResultStore interface {
 	// finishes (pending records are kept at least as long as jobs may wait).
 	// A bounded store with only unfinished records answers ErrFull.
 	Create(ctx context.Context, r *Result) error
-	// Update replaces the record of r.ID atomically. When r.Status is completed
+	// Update replaces the record of r.ID atomically, unless it is already
+	// completed or failed (ErrFinished, nothing written). When r.Status is completed
 	// or failed the record expires ttl after r.CompletedAt and a tombstone
 	// remains so that Get answers ErrExpired rather than ErrNotFound.
 	Update(ctx context.Context, r *Result, ttl time.Duration) error

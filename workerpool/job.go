@@ -350,6 +350,13 @@ func (a *attempt) deadLetter(reason string, ans *answer) {
 // storeFailed handles a result-store error: the job is not acked, and is
 // returned to the queue with a delay so that it is tried again.
 func (a *attempt) storeFailed(what string, err error) {
+	if errors.Is(err, backends.ErrFinished) {
+		// Another delivery of this job (after a lost lease) stored its
+		// outcome first; that outcome stands.
+		a.log.Info("another delivery already finished the job; acknowledging this one")
+		a.ack()
+		return
+	}
 	a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "results").Inc()
 	a.p.logs.log(a.log, slog.LevelError, "results:"+a.r.queue, what+" failed; the job will be delivered again", keyErr, err)
 	a.nack(backoff(defaultRetry, a.d.Attempt, a.p.rand))

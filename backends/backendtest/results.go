@@ -23,6 +23,7 @@ func RunResultStore(t *testing.T, newStore NewResultStoreFunc) {
 		run  func(*testing.T, backends.ResultStore)
 	}{
 		{"Lifecycle", testResultLifecycle},
+		{"FinishedIsFinal", testResultFinishedIsFinal},
 		{"ExpiryLeavesTombstone", testResultExpiry},
 		{"NotFound", testResultNotFound},
 		{"Delete", testResultDelete},
@@ -65,6 +66,30 @@ func wantResult(t *testing.T, want, got *backends.Result) {
 	t.Helper()
 	if d := cmp.Diff(want, got, append(resultCmp, jobCmp...)...); d != "" {
 		t.Errorf("result (-want +got):\n%s", d)
+	}
+}
+
+// testResultFinishedIsFinal: once completed or failed, a record is never
+// replaced, whatever a late or overlapping delivery of the job writes.
+func testResultFinishedIsFinal(t *testing.T, s backends.ResultStore) {
+	ctx := ctxT(t)
+	for _, final := range []backends.Status{backends.StatusCompleted, backends.StatusFailed} {
+		r := newResult()
+		r.Status, r.CompletedAt, r.StatusCode, r.Body = final, time.Now(), 200, []byte("first answer")
+		if err := s.Update(ctx, r, time.Hour); err != nil {
+			t.Fatalf("Update(%s): %v", final, err)
+		}
+		for _, late := range []backends.Status{backends.StatusProcessing, backends.StatusPending, backends.StatusCompleted, backends.StatusFailed} {
+			l := *r
+			l.Status, l.Body, l.StatusCode, l.CompletedAt = late, []byte("late answer"), 500, time.Now()
+			if err := s.Update(ctx, &l, time.Hour); !errors.Is(err, backends.ErrFinished) {
+				t.Errorf("Update(%s) over a %s record: %v, want ErrFinished", late, final, err)
+			}
+		}
+		if err := s.Create(ctx, r); !errors.Is(err, backends.ErrFinished) {
+			t.Errorf("Create over a %s record: %v, want ErrFinished", final, err)
+		}
+		wantResult(t, r, get(t, s, r.ID))
 	}
 }
 

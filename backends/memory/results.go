@@ -148,6 +148,9 @@ func (s *Results) put(op string, r *backends.Result, ttl time.Duration) error {
 	now := s.opts.Now()
 	s.sweep(now)
 	rec := s.records[r.ID]
+	if rec != nil && (rec.r.Status == backends.StatusCompleted || rec.r.Status == backends.StatusFailed) {
+		return fmt.Errorf("memory results: %s %s: %w", op, r.ID, backends.ErrFinished)
+	}
 	if rec == nil {
 		if len(s.records) >= s.opts.MaxEntries && !s.evict() {
 			return fmt.Errorf("memory results: %s %s: %d records pending: %w", op, r.ID, len(s.records), backends.ErrFull)

@@ -151,25 +151,45 @@ func (s *Results) put(ctx context.Context, op string, r *backends.Result, ttl ti
 		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, err)
 	}
 	k := s.key(r.ID)
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, k, recordMeta, meta, recordBody, r.Body)
-		if finished(r.Status) {
-			done := r.CompletedAt
-			if done.IsZero() {
-				done = time.Now()
-			}
-			p.PExpireAt(ctx, k, done.Add(ttl))
-			p.SetArgs(ctx, s.tomb(r.ID), "1", redis.SetArgs{ExpireAt: done.Add(ttl + s.opts.Tombstone)})
-		} else {
-			p.PExpire(ctx, k, s.layout.PendingTTL)
+	args := []any{meta, r.Body, 0, s.layout.PendingTTL.Milliseconds(), 0}
+	if finished(r.Status) {
+		done := r.CompletedAt
+		if done.IsZero() {
+			done = time.Now()
 		}
-		return nil
-	})
+		args[2], args[3], args[4] = 1, done.Add(ttl).UnixMilli(), done.Add(ttl+s.opts.Tombstone).UnixMilli()
+	}
+	res, err := putScript.Run(ctx, s.rdb, []string{k, s.tomb(r.ID)}, args...).Text()
 	if err != nil {
 		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, classify(err))
 	}
+	if res == "FINISHED" {
+		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, backends.ErrFinished)
+	}
 	return nil
 }
+
+// putScript writes a record unless the stored one is already completed or
+// failed. KEYS: record, tombstone. ARGV: meta, body, finished (0|1), then
+// for a finished record its expiry and its tombstone's expiry (Unix ms),
+// else the pending TTL (ms).
+var putScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'r')
+if cur then
+  local ok, rec = pcall(cjson.decode, cur)
+  if ok and (rec.status == 'completed' or rec.status == 'failed') then
+    return 'FINISHED'
+  end
+end
+redis.call('HSET', KEYS[1], 'r', ARGV[1], 'b', ARGV[2])
+if ARGV[3] == '1' then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+  redis.call('SET', KEYS[2], '1', 'PXAT', ARGV[5])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return 'OK'
+`)
 
 // Get returns the record, ErrNotFound, or ErrExpired, in one round trip.
 func (s *Results) Get(ctx context.Context, id string) (*backends.Result, error) {
