@@ -83,6 +83,23 @@ func (s *Server) serveAsync(ctx *fasthttp.RequestCtx, g *Generation, r *Route, e
 			s.answerAccepted(ctx, g, existing, wait, waitOK, ex)
 			return
 		}
+		// Enqueue, then create the record: a record under a bound key
+		// means its job is stored, so a retry that finds it may answer
+		// 202 at once.
+		if err := ar.queue.Enqueue(c, job); err != nil {
+			s.reject(ctx, g, ar, ex, err, "enqueue")
+			return
+		}
+		if err := g.async.results.Create(c, pendingResult(job)); err != nil && !errors.Is(err, backends.ErrFinished) {
+			// The job is stored, but its status would read 404 until a
+			// worker takes it: answer 503; a retry with the same key
+			// takes the id over (a duplicate the worker settles).
+			s.reject(ctx, g, ar, ex, err, "create result")
+			return
+		}
+		ar.accepted.Inc()
+		s.answerAccepted(ctx, g, job.ID, wait, waitOK, ex)
+		return
 	} else if re, ok := ar.queue.(ResultEnqueuer); ok {
 		if err := re.EnqueueWithResult(c, job, pendingResult(job)); err != nil {
 			s.reject(ctx, g, ar, ex, err, "enqueue with result")
@@ -104,29 +121,26 @@ func (s *Server) serveAsync(ctx *fasthttp.RequestCtx, g *Generation, r *Route, e
 	s.answerAccepted(ctx, g, job.ID, wait, waitOK, ex)
 }
 
-// reserve binds the client's Idempotency-Key to the job after creating its
-// record. It answers existing != "" when the key already names a stored job
-// (the client then gets that job), and ok false when it wrote an error. When
-// the key names a job whose record is missing (its enqueue failed), the job
-// takes over that id and is submitted under it.
+// reserve binds the client's Idempotency-Key to the job. It answers
+// existing != "" when the key already names a stored job (the client then
+// gets that job), and ok false when it wrote an error. Otherwise the caller
+// enqueues the job and then creates its record, so that a record exists only
+// for a stored job. When the key names a job without a record (its first
+// submit failed, or is still enqueueing), the job takes over that id: at
+// worst the job is stored twice, and the worker settles the duplicate (the
+// first outcome stored stands).
 func (s *Server) reserve(c context.Context, ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute, job *backends.Job, key []byte, ex *exchange) (existing string, ok bool) {
 	res := g.async.results
 	digest := requestDigest(job)
 	scoped := scopeKey(ar.name, job.Principal, key)
-	if err := res.Create(c, pendingResult(job)); err != nil {
-		s.reject(ctx, g, ar, ex, err, "create result")
-		return "", false
-	}
 	boundID, boundDigest, err := res.Reserve(c, scoped, job.ID, digest, g.async.idemTTL)
 	if err != nil {
-		s.forget(g, job.ID)
 		s.reject(ctx, g, ar, ex, err, "reserve idempotency key")
 		return "", false
 	}
 	if boundID == job.ID {
 		return "", true
 	}
-	s.forget(g, job.ID)
 	if boundDigest != digest {
 		ar.rejected[reasonConflict].Inc()
 		writeError(ctx, fasthttp.StatusUnprocessableEntity, "Idempotency-Key was already used with a different request", ex.id)
@@ -138,10 +152,6 @@ func (s *Server) reserve(c context.Context, ctx *fasthttp.RequestCtx, g *Generat
 		return boundID, true
 	case errors.Is(err, backends.ErrNotFound):
 		job.ID = boundID
-		if err := res.Create(c, pendingResult(job)); err != nil {
-			s.reject(ctx, g, ar, ex, err, "create result")
-			return "", false
-		}
 		return "", true
 	default:
 		s.reject(ctx, g, ar, ex, err, "read result")
