@@ -459,7 +459,16 @@ func (b *builder) buildTelemetry(r *rawTelemetry) {
 		r = &rawTelemetry{}
 	}
 	m := &r.rawMeta
-	t.LogLevel = b.oneOf(m, "log_level", r.LogLevel, "info", "Invalid log level", []string{"debug", "info", "warn", "error"})
+	// Case-insensitive, with Python's names too: configurations ported from
+	// the original OpenHQM say INFO, WARNING, CRITICAL.
+	level := strings.ToLower(r.LogLevel)
+	switch level {
+	case "warning":
+		level = "warn"
+	case "critical":
+		level = "error"
+	}
+	t.LogLevel = b.oneOf(m, "log_level", level, "info", "Invalid log level", []string{"debug", "info", "warn", "error"})
 	t.LogFormat = b.oneOf(m, "log_format", r.LogFormat, "json", "Invalid log format", []string{"json", "text"})
 	t.Metrics = !m.has("metrics") || r.Metrics
 }

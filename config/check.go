@@ -26,6 +26,9 @@ func (b *builder) check() {
 		if rt.Mode == ModeAsync || rt.Mode == ModeAuto {
 			if !m.has("queue") {
 				b.errorf(m.def(), "Missing queue", "A route with mode = %q turns requests into jobs and needs queue = \"<name>\"%s.", rt.Mode, queueHint(qNames))
+				if m.has("mode") { // the line that asks for a queue, too
+					b.errorf(m.at("mode"), "Missing queue", "mode = %q needs queue = \"<name>\" in route %q%s.", rt.Mode, rt.Name, queueHint(qNames))
+				}
 			} else {
 				b.queueUse(m.at("queue"), rt.Queue, fmt.Sprintf("route %q", rt.Name))
 				b.leaseCheck(rt, r)
@@ -44,8 +47,10 @@ func (b *builder) check() {
 		}
 		if m.known("queue") && b.ref(m, "queue", s.Queue, "queue", qNames) {
 			b.queueUse(m.at("queue"), s.Queue, "submit_api")
+			b.submitLeaseCheck(s)
 		}
 	}
+	b.separateWorkerCheck()
 	if w := b.root.Worker; w != nil && w.known("queues") {
 		for i, q := range w.Queues {
 			if !b.refAt(w.elemAt("queues", i), q, "queue", qNames) {
@@ -102,6 +107,40 @@ func (b *builder) queueUse(at *hcl.Range, name, user string) {
 		return
 	}
 	b.errorf(at, "Memory queue with a separate worker", "%s writes to queue %q, which is in memory, but worker.embedded = false means a separate openhqm worker process consumes jobs and it cannot see this process's memory. Use a redis or kafka queue, or set worker.embedded = true.", user, name)
+}
+
+// separateWorkerCheck reports, at worker.embedded = false, the memory queues
+// a separate openhqm worker would consume (every queue unless worker.queues
+// names some): that process cannot see them.
+func (b *builder) separateWorkerCheck() {
+	w := b.root.Worker
+	if w == nil || !w.has("embedded") || b.cfg.Worker.Embedded {
+		return
+	}
+	var mem []string
+	for _, name := range sortedNames(b.cfg.Queues) {
+		if b.cfg.Queues[name].Backend == BackendMemory && (len(b.cfg.Worker.Queues) == 0 || slices.Contains(b.cfg.Worker.Queues, name)) {
+			mem = append(mem, name)
+		}
+	}
+	if len(mem) > 0 {
+		b.errorf(w.at("embedded"), "Memory queue with a separate worker", "worker.embedded = false means a separate openhqm worker process consumes %s, which live in another process's memory and cannot be seen from there. Use a redis or kafka queue, or set embedded = true.", quoteList(mem))
+	}
+}
+
+// submitLeaseCheck is leaseCheck for the jobs of submit_api: its endpoint's
+// timeout against its queue's lease.
+func (b *builder) submitLeaseCheck(s *rawSubmitAPI) {
+	q := b.cfg.Queues[s.Queue]
+	ep := b.cfg.Endpoints[s.Endpoint]
+	if q == nil || ep == nil || ep.Timeout <= q.Lease {
+		return
+	}
+	at := s.rawMeta.at("queue")
+	if re := b.rawEP[ep.Name]; re != nil && re.has("timeout") {
+		at = re.at("timeout")
+	}
+	b.errorf(at, "Timeout longer than lease", "The timeout of endpoint %q (%s), used by submit_api, is longer than the lease of queue %q (%s): a job still running would be redelivered to another worker and run twice. Raise the queue's lease above the timeout, or shorten the timeout.", ep.Name, ep.Timeout, q.Name, q.Lease)
 }
 
 // leaseCheck reports a route whose requests may outlive its queue's lease: the

@@ -33,3 +33,19 @@ route "r" {
 		t.Fatalf("the expression read %v from the environment, want \"none\"", v)
 	}
 }
+
+// TestLogLevelNames: levels are case-insensitive and take Python's names, as
+// configurations ported from the original OpenHQM write them.
+func TestLogLevelNames(t *testing.T) {
+	for in, want := range map[string]string{"INFO": "info", "Debug": "debug", "WARNING": "warn", "warn": "warn", "CRITICAL": "error", "error": "error"} {
+		src := "endpoint \"app\" {\n  url = \"http://127.0.0.1:8080\"\n}\ntelemetry {\n  log_level = \"" + in + "\"\n}\n"
+		cfg, _, diags := Parse(map[string][]byte{"t.hcl": []byte(src)}, Options{Mode: ModeValidate})
+		if diags.HasErrors() {
+			t.Errorf("log_level %q: %v", in, diags)
+			continue
+		}
+		if cfg.Telemetry.LogLevel != want {
+			t.Errorf("log_level %q became %q, want %q", in, cfg.Telemetry.LogLevel, want)
+		}
+	}
+}

@@ -4,6 +4,6 @@ endpoint "app" {
 queue "jobs" {}
 route "a" {   # ERROR: Missing queue
   match { path = "/a" }
-  mode     = "async"
+  mode     = "async"   # ERROR: Missing queue
   endpoint = "app"
 }

@@ -3,6 +3,6 @@ endpoint "app" {
 }
 route "a" {   # ERROR: Missing queue
   match { path = "/a" }
-  mode     = "auto"
+  mode     = "auto"   # ERROR: Missing queue
   endpoint = "app"
 }

@@ -2,7 +2,7 @@ endpoint "app" {
   url = "http://127.0.0.1:8080"
 }
 queue "jobs" { backend = "memory" }
-worker { embedded = false }
+worker { embedded = false }   # ERROR: Memory queue with a separate worker
 route "a" {
   match { path = "/a" }
   mode     = "async"

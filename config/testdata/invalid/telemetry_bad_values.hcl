@@ -2,6 +2,6 @@ endpoint "app" {
   url = "http://127.0.0.1:8080"
 }
 telemetry {
-  log_level  = "warning"   # ERROR: Invalid log level
+  log_level  = "verbose"   # ERROR: Invalid log level
   log_format = "logfmt"   # ERROR: Invalid log format
 }
