@@ -49,3 +49,20 @@ func TestLogLevelNames(t *testing.T) {
 		}
 	}
 }
+
+func TestSizes(t *testing.T) {
+	for in, want := range map[string]int64{
+		"1048576": 1 << 20, "10MiB": 10 << 20, "10Mi": 10 << 20, "10mib": 10 << 20, "512KB": 512000,
+		"10mb": 10000000, "512k": 512000, "1GiB": 1 << 30, "2 GB": 2000000000, "100B": 100,
+	} {
+		got, err := parseSize(in)
+		if err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "ten MB", "-1", "1.5MiB", "10 XB", "MB"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) accepted", in)
+		}
+	}
+}

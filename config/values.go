@@ -31,21 +31,23 @@ var sizeUnits = []struct {
 	mult   int64
 }{
 	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, // as Kubernetes writes them
 	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
 	{"K", 1000}, {"M", 1000 * 1000}, {"G", 1000 * 1000 * 1000},
 	{"B", 1},
 }
 
-// parseSize accepts a byte count ("1048576") or a number with a unit
-// ("512KB", "10MiB"; KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024).
+// parseSize accepts a byte count ("1048576") or a number with a unit, in any
+// case ("512KB", "10MiB", "10Mi", "10mb"; KB/MB/GB are powers of 1000,
+// KiB/MiB/GiB and Ki/Mi/Gi of 1024).
 func parseSize(s string) (int64, error) {
 	orig := s
 	s = strings.TrimSpace(s)
 	mult := int64(1)
 	for _, u := range sizeUnits {
-		if strings.HasSuffix(s, u.suffix) {
+		if len(s) >= len(u.suffix) && strings.EqualFold(s[len(s)-len(u.suffix):], u.suffix) {
 			mult = u.mult
-			s = strings.TrimSpace(strings.TrimSuffix(s, u.suffix))
+			s = strings.TrimSpace(s[:len(s)-len(u.suffix)])
 			break
 		}
 	}
