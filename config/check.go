@@ -93,7 +93,11 @@ func (b *builder) refAt(at *hcl.Range, name, kind string, names []string) bool {
 	if hint == "" && len(names) > 0 {
 		hint = " Defined: " + quoteList(names) + "."
 	} else if len(names) == 0 {
-		hint = fmt.Sprintf(" Define it with a %s %q { ... } block.", kind, name)
+		article := "a"
+		if strings.ContainsRune("aeiou", rune(kind[0])) {
+			article = "an"
+		}
+		hint = fmt.Sprintf(" Define it with %s %s %q { ... } block.", article, kind, name)
 	}
 	b.errorf(at, "Unknown "+kind, "No %s named %q is defined.%s", kind, name, hint)
 	return false

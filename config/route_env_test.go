@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -64,5 +65,18 @@ func TestSizes(t *testing.T) {
 		if _, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) accepted", in)
 		}
+	}
+}
+
+// TestURLWithoutScheme: a host:port where a URL belongs says what is missing.
+func TestURLWithoutScheme(t *testing.T) {
+	if _, err := parseHTTPURL("127.0.0.1:8080"); err == nil || !strings.Contains(err.Error(), "must start with http://") {
+		t.Errorf("parseHTTPURL: %v", err)
+	}
+	if err := parseRedisURL("127.0.0.1:6379"); err == nil || !strings.Contains(err.Error(), "must start with redis://") {
+		t.Errorf("parseRedisURL: %v", err)
+	}
+	if err := parseRedisURL("unix:///run/redis.sock"); err != nil {
+		t.Errorf("unix socket URL: %v", err)
 	}
 }

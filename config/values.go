@@ -60,6 +60,9 @@ func parseSize(s string) (int64, error) {
 
 // parseHTTPURL accepts absolute http and https URLs with a host.
 func parseHTTPURL(s string) (*url.URL, error) {
+	if !strings.Contains(s, "://") { // "127.0.0.1:8080" parses as a scheme, confusingly
+		return nil, fmt.Errorf("%q must start with http:// or https://", s)
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("%q is not a URL: %v", s, unwrapURLError(err))
@@ -93,6 +96,9 @@ func unwrapURLError(err error) error {
 
 // parseRedisURL accepts redis://, rediss:// and unix:// URLs.
 func parseRedisURL(s string) error {
+	if !strings.Contains(s, "://") {
+		return fmt.Errorf("%q must start with redis://, rediss:// or unix://", s)
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%q is not a URL: %v", s, unwrapURLError(err))
