@@ -144,6 +144,11 @@ func TestRedisRestartKeepsEveryAcceptedJob(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	rs.Halt()
 	time.Sleep(1500 * time.Millisecond)
+	if resp, err := client.Get(base + "/-/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/-/readyz while Redis is down: %v %v, want 503", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	if err := rs.RestartErr(); err != nil {
 		t.Fatal(err)
 	}

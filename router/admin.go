@@ -101,7 +101,7 @@ func (s *Server) health(ctx *fasthttp.RequestCtx, g *Generation) {
 	}
 	if s.opts.Components != nil {
 		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		for k, v := range s.opts.Components(c) {
+		for k, v := range s.opts.Components(c, err) {
 			components[k] = v
 		}
 		cancel()

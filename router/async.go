@@ -254,30 +254,6 @@ func (s *Server) asyncRoute(cfg *config.Config, a *asyncGeneration, name, endpoi
 	return ar, nil
 }
 
-// CheckAsync reports whether the current generation's queues and the result
-// store answer: a Stats call on every queue and a Get of an id that cannot
-// exist. It is meant for Options.Ready (cmd wires Ready to call it, together
-// with whatever else readiness needs); nil before the first Apply or when
-// the configuration has no async route.
-func (s *Server) CheckAsync(ctx context.Context) error {
-	g := s.gen.Load()
-	if g == nil {
-		return errNoConfig
-	}
-	for name, q := range g.async.queues {
-		if _, err := q.Stats(ctx); err != nil {
-			return fmt.Errorf("queue %q: %w", name, err)
-		}
-	}
-	if g.async.results != nil && len(g.async.queues) > 0 {
-		if _, err := g.async.results.Get(ctx, "readiness-probe"); err != nil &&
-			!errors.Is(err, backends.ErrNotFound) && !errors.Is(err, backends.ErrExpired) {
-			return fmt.Errorf("result store: %w", err)
-		}
-	}
-	return nil
-}
-
 // serveJobAPI serves the job API (GET /-/requests/{id}, its /response, and
 // the original's /api/v1/... when submit_api is configured) and reports
 // whether it handled the request. It runs before route matching and always

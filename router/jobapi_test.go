@@ -201,19 +201,3 @@ func TestJobAPIWithAdminListen(t *testing.T) {
 		t.Errorf("got %d %s", resp.StatusCode(), resp.Body())
 	}
 }
-
-func TestCheckAsync(t *testing.T) {
-	res, err := memory.NewResults(memory.ResultsOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := startAsync(t, asyncConfig(t), nil, res)
-	e.submit(t, "/orders") // the listener is serving (see startProxy's cleanup)
-	if err := e.srv.CheckAsync(context.Background()); err != nil {
-		t.Fatalf("healthy: %v", err)
-	}
-	res.Close()
-	if err := e.srv.CheckAsync(context.Background()); err == nil {
-		t.Error("a closed result store is ready")
-	}
-}

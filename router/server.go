@@ -43,8 +43,9 @@ type Options struct {
 	// nil: ready once a configuration is applied.
 	Ready func(ctx context.Context) error
 	// Components adds named component states ("healthy" or anything else,
-	// which makes /health "degraded") to /health.
-	Components func(ctx context.Context) map[string]string
+	// which makes /health "degraded") to /health. ready is what Ready just
+	// answered for the same request, so the hook need not check again.
+	Components func(ctx context.Context, ready error) map[string]string
 
 	// Async carries what the async path needs (queues, results). It is
 	// declared in async.go, which the async feature owns.

@@ -346,10 +346,11 @@ func (a *app) stagedQueue(name string) (router.Enqueuer, bool) {
 	return oq.q, true
 }
 
-// components is the per-component state /health reports.
-func (a *app) components(ctx context.Context) map[string]string {
+// components is the per-component state /health reports, from the result of
+// the readiness check the same request just made.
+func (a *app) components(_ context.Context, ready error) map[string]string {
 	out := map[string]string{"api": "healthy"}
-	if err := a.ready(ctx); err != nil {
+	if err := ready; err != nil {
 		out["queue"] = "unhealthy: " + err.Error()
 	} else {
 		out["queue"] = "healthy"

@@ -83,7 +83,7 @@ func workerAdmin(a *app) fasthttp.RequestHandler {
 			}
 			writeAdminJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
 		case "/health":
-			comps := a.components(ctx)
+			comps := a.components(ctx, a.ready(ctx))
 			status, code := "healthy", fasthttp.StatusOK
 			if comps["queue"] != "healthy" {
 				status, code = "degraded", fasthttp.StatusServiceUnavailable
