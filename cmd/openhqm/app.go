@@ -73,11 +73,16 @@ type reloadError struct {
 	Diagnostics *jsonReport `json:"diagnostics,omitempty"`
 }
 
-// retireGrace is how long the backends only an old generation used stay open
-// after it was replaced, so that submits that loaded it just before the swap
-// finish: longer than the router's submit timeout (5s) plus the 2s it gives
-// itself to delete the record of a submit that failed.
-const retireGrace = 10 * time.Second
+// Retiring the backends only a replaced generation used: wait until its
+// worker consumers drained and no submit runs on it any more
+// (Generation.AsyncInFlight), but at least retireMin, which covers a request
+// that loaded the generation just before the swap and has not started its
+// submit yet, and at most retireMax, longer than the router's submit timeout
+// (5s) plus the 2s it gives itself to delete the record of a failed submit.
+const (
+	retireMin = time.Second
+	retireMax = 10 * time.Second
+)
 
 func newLogger(w io.Writer, tel config.Telemetry) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)
@@ -114,7 +119,9 @@ func (a *app) apply(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	var replaced *router.Generation
 	if a.router != nil {
+		replaced = a.router.Current()
 		a.staging = p // what router.Apply resolves queue names against
 		err := a.router.Apply(cfg)
 		a.staging = nil
@@ -137,10 +144,7 @@ func (a *app) apply(ctx context.Context, cfg *config.Config) error {
 	if len(p.retired) > 0 {
 		a.retiring.Go(func() {
 			<-drained
-			select { // at shutdown no request is left to wait for
-			case <-time.After(retireGrace):
-			case <-a.stopping:
-			}
+			a.waitSubmits(replaced)
 			for _, c := range p.retired {
 				if err := c.Close(); err != nil {
 					a.log.Warn("closing a retired backend", "err", err)
@@ -162,6 +166,26 @@ func (a *app) apply(ctx context.Context, cfg *config.Config) error {
 	}
 	a.metrics.applied(a.status.Generation, cfg.Digest, now)
 	return nil
+}
+
+// waitSubmits waits until no submit runs on the replaced generation g (nil
+// for a process without a router), within retireMin and retireMax; at
+// shutdown it returns at once, no request being left.
+func (a *app) waitSubmits(g *router.Generation) {
+	start := time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		waited := time.Since(start)
+		if waited >= retireMax || (waited >= retireMin && (g == nil || g.AsyncInFlight() == 0)) {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-a.stopping:
+			return
+		}
+	}
 }
 
 // restartRequired lists the settings of cfg that differ from those the
