@@ -31,7 +31,7 @@ test-deploy:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./router
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime 5s ./backends/redisstreams
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime 5s ./backends/redis
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime 5s ./backends/kafka
 
 bench: build

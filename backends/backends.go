@@ -1,6 +1,6 @@
 // Package backends holds the data types and sentinel errors shared by the
-// queue and result-store implementations (memory/, redisstreams/, kafka/,
-// results in memory/ and redisstreams/) and by their users, the router and the
+// queue and result-store implementations (memory/, redis/, kafka/,
+// results in memory/ and redis/) and by their users, the router and the
 // worker pool. Each user declares the small interface it needs; Queue and
 // ResultStore below are the wide forms that wiring and the conformance suite
 // (backendtest/) use.

@@ -12,7 +12,7 @@ import (
 // BenchmarkSubmit measures accepted async submits through the handler (no
 // network: a RequestCtx per goroutine, reused) with 1 KiB bodies: the
 // memory backend, then Redis (queue with grouped XADDs, result store on the
-// same server), 25 callers per core as in redisstreams' BenchmarkEnqueue.
+// same server), 25 callers per core as in the redis backend's BenchmarkEnqueue.
 func BenchmarkSubmit(b *testing.B) {
 	body := make([]byte, 1024)
 	for _, bc := range []string{"memory", "redis"} {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/memory"
-	"github.com/openhqm/openhqm/backends/redisstreams"
+	redisbackend "github.com/openhqm/openhqm/backends/redis"
 	"github.com/openhqm/openhqm/internal/testredis"
 	"github.com/redis/go-redis/v9"
 )
@@ -23,15 +23,15 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 
 var quietOnce sync.Once
 
-func redisBackends(t testing.TB, srv *testredis.Server, stream string) (*redisstreams.Queue, *redisstreams.Results) {
+func redisBackends(t testing.TB, srv *testredis.Server, stream string) (*redisbackend.Queue, *redisbackend.Results) {
 	t.Helper()
 	quietOnce.Do(func() { redis.SetLogger(quietRedis{}) })
-	q, err := redisstreams.New(context.Background(), redisstreams.Options{URL: srv.URL(), Stream: stream})
+	q, err := redisbackend.New(context.Background(), redisbackend.Options{URL: srv.URL(), Stream: stream})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { q.Close() })
-	res, err := redisstreams.NewResults(context.Background(), redisstreams.ResultsOptions{URL: srv.URL()})
+	res, err := redisbackend.NewResults(context.Background(), redisbackend.ResultsOptions{URL: srv.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestAsyncRedisDown(t *testing.T) {
 }
 
 // redisBackendsDown connects both stores to a redis-server and stops it.
-func redisBackendsDown(t testing.TB) (*redisstreams.Queue, *redisstreams.Results) {
+func redisBackendsDown(t testing.TB) (*redisbackend.Queue, *redisbackend.Results) {
 	srv := testredis.Start(t)
 	q, res := redisBackends(t, srv, "router-down-2")
 	srv.Kill()

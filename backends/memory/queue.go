@@ -1,7 +1,7 @@
 // Package memory is the embedded queue and result store: everything lives in
 // the memory of one process. It needs nothing installed and is the default, but
 // it is not durable: jobs and results do not survive a restart of the process,
-// and only consumers in the same process see them. Use redisstreams (or kafka)
+// and only consumers in the same process see them. Use redis (or kafka)
 // when accepted jobs must outlive the process.
 package memory
 

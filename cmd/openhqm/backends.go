@@ -13,7 +13,7 @@ import (
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/kafka"
 	"github.com/openhqm/openhqm/backends/memory"
-	"github.com/openhqm/openhqm/backends/redisstreams"
+	redisbackend "github.com/openhqm/openhqm/backends/redis"
 	"github.com/openhqm/openhqm/config"
 )
 
@@ -148,14 +148,14 @@ func (b *backendSet) closeAll() {
 // the Redis result store share one server: the queue then writes a job's
 // pending record in the same round trip as the job (one batched script per
 // group of submits instead of two round trips each). nil otherwise.
-func resultsLayout(qc *config.Queue, rc *config.Results) *redisstreams.ResultsLayout {
+func resultsLayout(qc *config.Queue, rc *config.Results) *redisbackend.ResultsLayout {
 	if qc.Backend != config.BackendRedis || rc.Backend != config.BackendRedis || qc.Redis.URL != rc.RedisURL {
 		return nil
 	}
-	return &redisstreams.ResultsLayout{Prefix: resultsPrefix(rc)}
+	return &redisbackend.ResultsLayout{Prefix: resultsPrefix(rc)}
 }
 
-func layoutKey(l *redisstreams.ResultsLayout) string {
+func layoutKey(l *redisbackend.ResultsLayout) string {
 	if l == nil {
 		return ""
 	}
@@ -165,7 +165,7 @@ func layoutKey(l *redisstreams.ResultsLayout) string {
 // resultsPrefix is the key prefix of result records in Redis.
 func resultsPrefix(rc *config.Results) string { return rc.Prefix + "result:" }
 
-func openQueueBackend(ctx context.Context, qc *config.Queue, layout *redisstreams.ResultsLayout, consumer string, log *slog.Logger) (backends.Queue, error) {
+func openQueueBackend(ctx context.Context, qc *config.Queue, layout *redisbackend.ResultsLayout, consumer string, log *slog.Logger) (backends.Queue, error) {
 	log = log.With("queue", qc.Name)
 	switch qc.Backend {
 	case config.BackendMemory:
@@ -180,7 +180,7 @@ func openQueueBackend(ctx context.Context, qc *config.Queue, layout *redisstream
 		}
 		return q, nil
 	case config.BackendRedis:
-		q, err := redisstreams.New(ctx, redisstreams.Options{
+		q, err := redisbackend.New(ctx, redisbackend.Options{
 			URL:           qc.Redis.URL,
 			Stream:        qc.Redis.Stream,
 			Group:         qc.Redis.Group,
@@ -237,7 +237,7 @@ func openResultStore(ctx context.Context, rc *config.Results) (backends.ResultSt
 	case config.BackendMemory:
 		return memory.NewResults(memory.ResultsOptions{MaxEntries: rc.MaxEntries})
 	case config.BackendRedis:
-		return redisstreams.NewResults(ctx, redisstreams.ResultsOptions{URL: rc.RedisURL, Prefix: resultsPrefix(rc)})
+		return redisbackend.NewResults(ctx, redisbackend.ResultsOptions{URL: rc.RedisURL, Prefix: resultsPrefix(rc)})
 	}
 	return nil, fmt.Errorf("unknown results backend %q", rc.Backend)
 }

@@ -1,4 +1,4 @@
-package redisstreams
+package redis
 
 import (
 	"context"
@@ -8,15 +8,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends"
 )
 
 // ResultsOptions configures a Results store.
 type ResultsOptions struct {
-	URL    string                // redis://host:port/db; ignored when Client is set
-	Client redis.UniversalClient // shared client; the caller closes it
+	URL    string                  // redis://host:port/db; ignored when Client is set
+	Client goredis.UniversalClient // shared client; the caller closes it
 	// Prefix of every key; default "openhqm:result:". Keys: Prefix+id (the
 	// record), Prefix+"tomb:"+id (the tombstone), Prefix+"idem:"+key.
 	Prefix string
@@ -56,7 +56,7 @@ func (l ResultsLayout) key(id string) string { return l.Prefix + id }
 // response. All methods are safe for concurrent use; returned Results own
 // their memory.
 type Results struct {
-	rdb       redis.UniversalClient
+	rdb       goredis.UniversalClient
 	ownClient bool
 	opts      ResultsOptions
 	layout    ResultsLayout
@@ -173,7 +173,7 @@ func (s *Results) put(ctx context.Context, op string, r *backends.Result, ttl ti
 // failed. KEYS: record, tombstone. ARGV: meta, body, finished (0|1), then
 // for a finished record its expiry and its tombstone's expiry (Unix ms),
 // else the pending TTL (ms).
-var putScript = redis.NewScript(`
+var putScript = goredis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'r')
 if cur then
   local ok, rec = pcall(cjson.decode, cur)
@@ -193,9 +193,9 @@ return 'OK'
 
 // Get returns the record, ErrNotFound, or ErrExpired, in one round trip.
 func (s *Results) Get(ctx context.Context, id string) (*backends.Result, error) {
-	var fields *redis.SliceCmd
-	var tomb *redis.IntCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	var fields *goredis.SliceCmd
+	var tomb *goredis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		fields = p.HMGet(ctx, s.key(id), recordMeta, recordBody)
 		tomb = p.Exists(ctx, s.tomb(id))
 		return nil
@@ -240,8 +240,8 @@ func (s *Results) Delete(ctx context.Context, id string) error {
 // Reserve binds key to id and digest for ttl with one SET NX GET; it returns
 // the binding in force.
 func (s *Results) Reserve(ctx context.Context, key, id, digest string, ttl time.Duration) (string, string, error) {
-	old, err := s.rdb.SetArgs(ctx, s.opts.Prefix+"idem:"+key, id+"\n"+digest, redis.SetArgs{Mode: "NX", Get: true, TTL: ttl}).Result()
-	if errors.Is(err, redis.Nil) {
+	old, err := s.rdb.SetArgs(ctx, s.opts.Prefix+"idem:"+key, id+"\n"+digest, goredis.SetArgs{Mode: "NX", Get: true, TTL: ttl}).Result()
+	if errors.Is(err, goredis.Nil) {
 		return id, digest, nil
 	}
 	if err != nil {

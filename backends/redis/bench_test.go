@@ -1,4 +1,4 @@
-package redisstreams
+package redis
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends/backendtest"
 )
@@ -28,7 +28,7 @@ func BenchmarkEnqueue(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/callers=%dxGOMAXPROCS", bc.name, par), func(b *testing.B) {
 				name := fmt.Sprintf("bench-%s-%d", bc.name, par)
 				q := newQueue(b, srv.URL(), Options{Stream: name, Batch: bc.batch})
-				rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+				rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 				defer rdb.Close()
 				defer rdb.Del(context.Background(), name)
 				job := backendtest.NewJob("q", 1)
@@ -59,7 +59,7 @@ func BenchmarkEnqueueWithResult(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/callers=%dxGOMAXPROCS", bc.name, par), func(b *testing.B) {
 				name := fmt.Sprintf("bench-wr-%s-%d", bc.name, par)
 				q, _ := resultsPair(b, srv.URL(), Options{Stream: name, Batch: bc.batch}, ResultsOptions{PendingTTL: time.Minute})
-				rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+				rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 				defer rdb.Close()
 				defer rdb.Del(context.Background(), name)
 				base := backendtest.NewJob("q", 1)

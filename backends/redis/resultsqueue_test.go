@@ -1,4 +1,4 @@
-package redisstreams
+package redis
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/backendtest"
@@ -86,7 +86,7 @@ func TestResultsQueueOnlyWithOptions(t *testing.T) {
 // the store reads it back as pending, and the job is received as usual.
 func TestEnqueueWithResult(t *testing.T) {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
 	for _, bm := range batchModes {
 		t.Run(bm.name, func(t *testing.T) {
@@ -154,7 +154,7 @@ func TestEnqueueWithResult(t *testing.T) {
 // record that is not the job's pending record is refused before Redis.
 func TestEnqueueWithResultWritesNothingWhenRefused(t *testing.T) {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
 	for _, bm := range batchModes {
 		t.Run(bm.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package redisstreams
+package redis
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/backendtest"
@@ -24,7 +24,7 @@ type quiet struct{}
 func (quiet) Printf(context.Context, string, ...any) {}
 
 func TestMain(m *testing.M) {
-	redis.SetLogger(quiet{})
+	goredis.SetLogger(quiet{})
 	var err error
 	srv, err = testredis.StartMain()
 	if err != nil {

@@ -1,4 +1,4 @@
-package redisstreams
+package redis
 
 import (
 	"context"
@@ -11,17 +11,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends"
 )
 
 // Options configures a Queue.
 type Options struct {
-	URL    string                // redis://host:port/db; ignored when Client is set
-	Client redis.UniversalClient // shared client; the caller closes it
-	Stream string                // stream key; default "openhqm-requests"
-	Group  string                // consumer group; default "openhqm-workers"
+	URL    string                  // redis://host:port/db; ignored when Client is set
+	Client goredis.UniversalClient // shared client; the caller closes it
+	Stream string                  // stream key; default "openhqm-requests"
+	Group  string                  // consumer group; default "openhqm-workers"
 	// DeadLetter is the dead-letter stream key; default Stream+":dlq".
 	DeadLetter string
 	// DeadLetterMax bounds the dead-letter stream (oldest entries trimmed); default 10000.
@@ -72,7 +72,7 @@ type Options struct {
 //     appendfsync everysec, at most the last second is lost if the Redis host
 //     crashes; appendfsync always closes that gap at a throughput cost.
 type Queue struct {
-	rdb       redis.UniversalClient
+	rdb       goredis.UniversalClient
 	ownClient bool
 	opts      Options
 	keys      []string // stream, delayed, delayed jobs, dead letter
@@ -243,7 +243,7 @@ func (q *Queue) Receive(ctx context.Context, consumer string, limit int) ([]*bac
 		block = min(block, time.Until(dl))
 	}
 	block = max(block, time.Millisecond)
-	res, err := q.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+	res, err := q.rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
 		Group: q.opts.Group, Consumer: consumer, Streams: []string{q.opts.Stream, ">"},
 		Count: int64(limit), Block: block,
 	}).Result()
@@ -251,7 +251,7 @@ func (q *Queue) Receive(ctx context.Context, consumer string, limit int) ([]*bac
 		q.log.Warn("consumer group missing; recreating it", "err", err)
 		return nil, q.createGroup(ctx)
 	}
-	if errors.Is(err, redis.Nil) || (err != nil && ctx.Err() != nil) {
+	if errors.Is(err, goredis.Nil) || (err != nil && ctx.Err() != nil) {
 		return nil, nil
 	}
 	if err != nil && q.closed.Load() {
@@ -347,7 +347,7 @@ func (q *Queue) prepare(ctx context.Context, consumer string, limit int) ([]*bac
 }
 
 // settle runs an ownership-checked script for d.
-func (q *Queue) settle(ctx context.Context, op string, s *redis.Script, keys []string, d *backends.Delivery, extra ...any) error {
+func (q *Queue) settle(ctx context.Context, op string, s *goredis.Script, keys []string, d *backends.Delivery, extra ...any) error {
 	if q.closed.Load() {
 		return q.errorf("%s: %w", op, backends.ErrClosed)
 	}

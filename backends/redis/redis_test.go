@@ -1,4 +1,4 @@
-package redisstreams
+package redis
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/backendtest"
@@ -53,9 +53,9 @@ func TestDeadConsumerJobTakenOver(t *testing.T) {
 	if len(ds) != 1 || ds[0].Job.ID != job.ID || ds[0].Attempt != 2 {
 		t.Fatalf("worker-b received %d deliveries, want job %s attempt 2", len(ds), job.ID)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
-	p, err := rdb.XPendingExt(context.Background(), &redis.XPendingExtArgs{Stream: name, Group: "workers", Start: "-", End: "+", Count: 10}).Result()
+	p, err := rdb.XPendingExt(context.Background(), &goredis.XPendingExtArgs{Stream: name, Group: "workers", Start: "-", End: "+", Count: 10}).Result()
 	if err != nil || len(p) != 1 || p[0].Consumer != "worker-b" {
 		t.Fatalf("pending after takeover = %+v, %v; want one entry owned by worker-b", p, err)
 	}
@@ -172,7 +172,7 @@ func TestLostGroupIsRecreatedAtStart(t *testing.T) {
 	if err := q.Ack(context.Background(), ds[0]); err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
 	if err := rdb.XGroupDestroy(context.Background(), name, "g").Err(); err != nil {
 		t.Fatal(err)
@@ -187,9 +187,9 @@ func TestLostGroupIsRecreatedAtStart(t *testing.T) {
 func TestUndecodableEntryIsDeadLettered(t *testing.T) {
 	name := stream(t)
 	q := newQueue(t, srv.URL(), Options{Stream: name, Group: "g"})
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
-	if err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: name, Values: []any{"m", "\x01\xff", "b", "x"}}).Err(); err != nil {
+	if err := rdb.XAdd(context.Background(), &goredis.XAddArgs{Stream: name, Values: []any{"m", "\x01\xff", "b", "x"}}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if ds := receive(t, q, "w", 1, 1500*time.Millisecond); len(ds) != 0 {

@@ -1,4 +1,4 @@
-package redisstreams
+package redis
 
 import (
 	"context"
@@ -7,21 +7,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends"
 )
 
 // connect returns client, or a new client for url with bounded timeouts so
 // that an outage answers quickly instead of hanging a submit.
-func connect(url string, client redis.UniversalClient) (redis.UniversalClient, bool, error) {
+func connect(url string, client goredis.UniversalClient) (goredis.UniversalClient, bool, error) {
 	if client != nil {
 		return client, false, nil
 	}
 	if url == "" {
 		return nil, false, errors.New("redis: a URL or a Client is required")
 	}
-	o, err := redis.ParseURL(url)
+	o, err := goredis.ParseURL(url)
 	if err != nil {
 		return nil, false, fmt.Errorf("redis: parse url: %w", err)
 	}
@@ -40,17 +40,17 @@ func connect(url string, client redis.UniversalClient) (redis.UniversalClient, b
 	if !strings.Contains(url, "max_retries") {
 		o.MaxRetries = 1
 	}
-	return redis.NewClient(o), true, nil
+	return goredis.NewClient(o), true, nil
 }
 
 // classify wraps errors that mean "Redis cannot take this now" with
 // backends.ErrUnavailable (the router answers 503); a server reply that is a
 // real error (a bug, a wrong type) stays as it is.
 func classify(err error) error {
-	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, goredis.Nil) || errors.Is(err, context.Canceled) {
 		return err
 	}
-	var rerr redis.Error
+	var rerr goredis.Error
 	if errors.As(err, &rerr) {
 		msg := rerr.Error()
 		for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "OOM", "TRYAGAIN", "CLUSTERDOWN"} {

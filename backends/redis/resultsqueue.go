@@ -1,4 +1,4 @@
-package redisstreams
+package redis
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-// Package redisstreams is the durable queue (a Redis stream with a consumer
+// Package redis is the durable queue (a Redis stream with a consumer
 // group) and the Redis result store.
 //
 // Keys, for a queue with stream S:
@@ -24,4 +24,4 @@
 // crash of the Redis host is Redis's persistence setting: run it with
 // appendonly yes (appendfsync everysec loses at most about a second of
 // writes on a host crash; a graceful restart loses nothing).
-package redisstreams
+package redis

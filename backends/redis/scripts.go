@@ -1,6 +1,6 @@
-package redisstreams
+package redis
 
-import "github.com/redis/go-redis/v9"
+import goredis "github.com/redis/go-redis/v9"
 
 // Every change of state that touches more than one key, or that must check
 // ownership first, is one Lua script, so that it is atomic and costs one round
@@ -26,7 +26,7 @@ end
 // record is written first, so a failing XADD can leave a record of a job
 // never accepted (harmless: its id was never given out), never a job whose
 // record is missing. It answers, per job, the entry id or 0 when refused.
-var enqueueScript = redis.NewScript(`
+var enqueueScript = goredis.NewScript(`
 local max = tonumber(ARGV[1])
 local depth = 0
 if max > 0 then depth = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) end
@@ -55,7 +55,7 @@ return out
 // reclaims for consumer ARGV[4] up to ARGV[7] entries idle longer than ARGV[5]
 // ms from cursor ARGV[6] (XAUTOCLAIM), with their delivery counts.
 // Answer: {next due ms or -1, next cursor, {id, fields, count}...}.
-var prepareScript = redis.NewScript(`
+var prepareScript = goredis.NewScript(`
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(due) do
   local f = redis.call('HMGET', KEYS[3], id .. ':m', id .. ':b', id .. ':a')
@@ -83,7 +83,7 @@ return out
 
 // ackScript acknowledges and deletes entry ARGV[2] if consumer ARGV[3] still
 // holds it with delivery count ARGV[4]; it answers 0 when the lease was lost.
-var ackScript = redis.NewScript(ownedLua + `
+var ackScript = goredis.NewScript(ownedLua + `
 if not owned(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
@@ -94,7 +94,7 @@ return 1
 // when ARGV[7] is '0', else in the delayed set scored ARGV[7] (due, unix ms)
 // with its fields in the delayed-jobs hash under job id ARGV[5]; then it acks
 // and deletes the entry. ARGV[6] is the number of deliveries so far.
-var nackScript = redis.NewScript(ownedLua + `
+var nackScript = goredis.NewScript(ownedLua + `
 if not owned(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
 local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
 if #e == 1 then
@@ -120,7 +120,7 @@ return 1
 
 // extendScript resets the idle time of entry ARGV[2] (XCLAIM to itself with
 // JUSTID, which does not count a delivery) if consumer ARGV[3] still holds it.
-var extendScript = redis.NewScript(ownedLua + `
+var extendScript = goredis.NewScript(ownedLua + `
 if not owned(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
 return 1
@@ -128,7 +128,7 @@ return 1
 
 // deadLetterScript copies entry ARGV[2] with the reason to the dead-letter
 // stream KEYS[2] (trimmed to exactly ARGV[5] entries) and acks and deletes it.
-var deadLetterScript = redis.NewScript(ownedLua + `
+var deadLetterScript = goredis.NewScript(ownedLua + `
 if not owned(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
 local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
 if #e == 1 then
@@ -146,7 +146,7 @@ return 1
 
 // statsScript answers {stream length, delayed, pending, dead letters, first
 // entry id or ”, stream time (unix ms) of the delayed job due first or ”}.
-var statsScript = redis.NewScript(`
+var statsScript = goredis.NewScript(`
 local pending = 0
 local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1])
 if ok then pending = p[1] end
