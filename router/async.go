@@ -1,28 +1,11 @@
 package router
 
-// The async path (DESIGN §3, issue 4): async and auto routes turn a request
-// into a backends.Job, the job API reads its status and result, and the
-// original OpenHQM's /api/v1 API submits and reads jobs in its JSON shapes.
-//
-// Wiring across reloads. The router never imports a backend implementation;
-// cmd/ hands it the clients through AsyncOptions:
-//
-//   - AsyncOptions.Results is the process's one result store, fixed at New.
-//   - AsyncOptions.Queues is called only inside Apply, from the goroutine
-//     calling Apply, once for every queue an async or auto route or the
-//     submit_api block of the configuration being applied names. It must
-//     return the client built for that configuration (a reused one when the
-//     queue's settings did not change). The generation keeps what it got, so
-//     a request finishes on the queue client of the generation it started
-//     with. A name it cannot resolve makes Apply fail and nothing is
-//     published.
-//
-// A reload therefore looks like: build (or reuse) the queue clients of the
-// new configuration, make Queues answer with them, call Apply(cfg), and once
-// it returned, retire the clients no longer used after the replaced
-// generation has no submit in flight (Generation.AsyncInFlight reaches 0;
-// a submit that still loses the race to a closed client answers 503, never
-// 202).
+// The async path: async and auto routes turn a request into a
+// backends.Job, the job API reads its status and result, and the original
+// OpenHQM's /api/v1 API submits and reads jobs in its JSON shapes. A
+// generation keeps the queue clients and the result store it was built with
+// (Deps), so a request finishes on the clients of the generation it started
+// with; the process keeps them open until no request uses that generation.
 
 import (
 	"context"
@@ -64,23 +47,6 @@ type ResultStore interface {
 	Reserve(ctx context.Context, key, id, digest string, ttl time.Duration) (boundID, boundDigest string, err error)
 }
 
-// AsyncOptions carries the async path's dependencies in Options.Async. See
-// the comment at the top of this file for how they cross reloads.
-type AsyncOptions struct {
-	// Queues resolves a configured queue name to its client; called only
-	// during Apply. nil: configurations with async routes or submit_api are
-	// refused by Apply.
-	Queues func(name string) (Enqueuer, bool)
-	// Results is the process's result store; nil: as for Queues.
-	Results ResultStore
-	// MaxWait caps Prefer: wait=N and ?wait= long polls; default 60s. The
-	// server's write timeout (default 30s) caps them too.
-	MaxWait time.Duration
-	// SubmitTimeout bounds storing one job (result record and enqueue);
-	// default 5s.
-	SubmitTimeout time.Duration
-}
-
 // Route label values of the async API's request metrics.
 const (
 	routeJobAPI    = "(jobs)"
@@ -96,16 +62,14 @@ const (
 
 // asyncGeneration is the async path's state inside a Generation.
 type asyncGeneration struct {
-	results  ResultStore
-	routes   map[string]*asyncRoute // by route name; only async and auto routes
-	queues   map[string]Enqueuer    // every queue this generation submits to
-	submit   *submitAPI             // nil without submit_api
-	maxWait  time.Duration
-	timeout  time.Duration
-	idemTTL  time.Duration
-	jobs     *routeMetrics // request metrics of /-/requests
-	metrics  *asyncMetrics
-	inflight atomic.Int64
+	results ResultStore
+	routes  map[string]*asyncRoute // by route name; only async and auto routes
+	submit  *submitAPI             // nil without submit_api
+	maxWait time.Duration
+	timeout time.Duration
+	idemTTL time.Duration
+	jobs    *routeMetrics // request metrics of /-/requests
+	metrics *asyncMetrics
 }
 
 // asyncRoute is one async or auto route (or the submit API) in one generation.
@@ -119,11 +83,6 @@ type asyncRoute struct {
 	accepted   prometheus.Counter
 	rejected   map[string]prometheus.Counter
 }
-
-// AsyncInFlight is the number of submits still running on g; once g was
-// replaced and this is 0, no request uses g's queue clients any more (a
-// request that loaded g just before it was replaced may still start one).
-func (g *Generation) AsyncInFlight() int64 { return g.async.inflight.Load() }
 
 // asyncMetrics are the async path's collectors, shared by every generation.
 type asyncMetrics struct {
@@ -143,73 +102,42 @@ func newAsyncMetrics(reg prometheus.Registerer) *asyncMetrics {
 			Help: "Submits refused, by route and reason (full, unavailable, conflict).",
 		}, []string{"route", "reason"}),
 	}
-	if reg == nil {
-		return m
+	if reg != nil {
+		reg.MustRegister(m.accepted, m.rejected)
 	}
-	m.accepted = register(reg, m.accepted)
-	m.rejected = register(reg, m.rejected)
 	return m
 }
 
-// register registers c, or returns the collector already registered (an
-// earlier Apply that failed after registering).
-func register(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if old, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return old
-			}
-		}
-		panic(err) // a different collector under our name is a wiring bug
-	}
-	return c
-}
-
-// buildAsync fills g.async from cfg when Apply builds a generation; prev is
-// the generation being replaced (nil on the first Apply). An error aborts the
-// Apply.
-func (s *Server) buildAsync(cfg *config.Config, g *Generation, prev *Generation) error {
+// buildAsync fills g.async from cfg and deps; an error aborts the Build.
+func (s *Server) buildAsync(cfg *config.Config, deps Deps, g *Generation) error {
 	a := &g.async
-	if prev != nil && prev.async.metrics != nil {
-		a.metrics = prev.async.metrics
-	} else {
-		a.metrics = newAsyncMetrics(s.opts.Registry)
-	}
+	a.metrics = s.async
 	a.jobs = s.metrics.forRoute(routeJobAPI)
-	a.results = s.opts.Async.Results
-	a.maxWait = s.opts.Async.MaxWait
-	if a.maxWait <= 0 {
-		a.maxWait = 60 * time.Second
-	}
+	a.results = deps.Results
 	wt := cfg.Server.WriteTimeout
 	if wt <= 0 {
 		wt = defaultWriteTimeout
 	}
-	a.maxWait = min(a.maxWait, wt)
-	a.timeout = s.opts.Async.SubmitTimeout
-	if a.timeout <= 0 {
-		a.timeout = 5 * time.Second
-	}
+	a.maxWait = min(s.opts.MaxWait, wt)
+	a.timeout = s.opts.SubmitTimeout
 	a.idemTTL = cfg.Results.TTL
 	if a.idemTTL <= 0 {
 		a.idemTTL = 24 * time.Hour
 	}
-	a.queues = map[string]Enqueuer{}
 	a.routes = map[string]*asyncRoute{}
 	for _, r := range g.Table.all {
 		rc := r.Config
 		if rc.Mode != config.ModeAsync && rc.Mode != config.ModeAuto {
 			continue
 		}
-		ar, err := s.asyncRoute(cfg, a, rc.Name, rc.Endpoint, rc.Queue, rc.ClientAuth)
+		ar, err := s.asyncRoute(cfg, deps, a, rc.Name, rc.Endpoint, rc.Queue, rc.ClientAuth)
 		if err != nil {
 			return fmt.Errorf("route %q: %w", rc.Name, err)
 		}
 		a.routes[rc.Name] = ar
 	}
 	if sa := cfg.SubmitAPI; sa != nil {
-		ar, err := s.asyncRoute(cfg, a, routeSubmitAPI, sa.Endpoint, sa.Queue, sa.ClientAuth)
+		ar, err := s.asyncRoute(cfg, deps, a, routeSubmitAPI, sa.Endpoint, sa.Queue, sa.ClientAuth)
 		if err != nil {
 			return fmt.Errorf("submit_api: %w", err)
 		}
@@ -218,22 +146,16 @@ func (s *Server) buildAsync(cfg *config.Config, g *Generation, prev *Generation)
 	return nil
 }
 
-func (s *Server) asyncRoute(cfg *config.Config, a *asyncGeneration, name, endpoint, queue string, ca *config.ClientAuth) (*asyncRoute, error) {
+func (s *Server) asyncRoute(cfg *config.Config, deps Deps, a *asyncGeneration, name, endpoint, queue string, ca *config.ClientAuth) (*asyncRoute, error) {
 	if a.results == nil {
 		return nil, errors.New("no result store is configured for async jobs")
 	}
 	if queue == "" {
 		return nil, errors.New("an async route needs a queue")
 	}
-	q, ok := a.queues[queue]
-	if !ok {
-		if s.opts.Async.Queues != nil {
-			q, ok = s.opts.Async.Queues(queue)
-		}
-		if !ok || q == nil {
-			return nil, fmt.Errorf("queue %q has no client", queue)
-		}
-		a.queues[queue] = q
+	q := deps.Queues[queue]
+	if q == nil {
+		return nil, fmt.Errorf("queue %q has no client", queue)
 	}
 	ar := &asyncRoute{
 		name: name, endpoint: endpoint, queueName: queue, queue: q,

@@ -29,14 +29,7 @@ func BenchmarkSubmit(b *testing.B) {
 				srv := testredis.Start(b)
 				q, res = redisBackends(b, srv, "bench-submit")
 			}
-			srv, err := New(Options{Async: AsyncOptions{
-				Queues:  func(string) (Enqueuer, bool) { return q, true },
-				Results: res,
-			}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer srv.Close()
+			srv := newTestServer(b, nil, Deps{Queues: map[string]Enqueuer{"jobs": q}, Results: res})
 			if err := srv.Apply(asyncConfig(b)); err != nil {
 				b.Fatal(err)
 			}

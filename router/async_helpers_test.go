@@ -68,16 +68,8 @@ func startAsync(t testing.TB, cfg *config.Config, q backends.Queue, res backends
 		t.Cleanup(func() { mr.Close() })
 		res = mr
 	}
-	opts := Options{Async: AsyncOptions{
-		Queues: func(name string) (Enqueuer, bool) {
-			if name == "jobs" {
-				return q, true
-			}
-			return nil, false
-		},
-		Results: res,
-	}}
-	return &asyncEnv{proxy: startProxy(t, cfg, opts), cfg: cfg, queue: q, results: res}
+	deps := Deps{Queues: map[string]Enqueuer{"jobs": q}, Results: res}
+	return &asyncEnv{proxy: startProxy(t, cfg, deps), cfg: cfg, queue: q, results: res}
 }
 
 // receiveOne takes one job from the queue, failing after a few seconds.

@@ -7,11 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/internal/httpheader"
 	"github.com/valyala/fasthttp"
 )
 
@@ -42,18 +42,14 @@ func validJobID(id []byte) bool {
 	return true
 }
 
-// serveAsync accepts the request as a job: the pending result record is
-// created, then the job is enqueued, and only when the queue stored it does
-// the client get 202. Any failure answers 503 and removes the record.
+// serveAsync accepts the request as a job and answers 202 (or the job's
+// outcome, when the client asked to wait and it finished in time).
 func (s *Server) serveAsync(ctx *fasthttp.RequestCtx, g *Generation, r *Route, ex *exchange) {
 	ar := g.async.routes[r.Name]
-	if ar == nil || g.async.results == nil {
+	if ar == nil {
 		writeError(ctx, fasthttp.StatusInternalServerError, "the route has no queue", ex.id)
 		return
 	}
-	g.async.inflight.Add(1)
-	defer g.async.inflight.Add(-1)
-
 	principal := ""
 	if len(ar.principals) > 0 && ex.principal >= 0 && ex.principal < len(ar.principals) {
 		principal = ar.principals[ex.principal]
@@ -64,98 +60,111 @@ func (s *Server) serveAsync(ctx *fasthttp.RequestCtx, g *Generation, r *Route, e
 	}
 	h := &ctx.Request.Header
 	wait, waitOK := preferWait(h.Peek("Prefer"), g.async.maxWait)
-	idemKey := h.Peek("Idempotency-Key")
-	if len(idemKey) > maxIdempotencyKey {
-		writeError(ctx, fasthttp.StatusBadRequest, "Idempotency-Key is longer than 255 characters", ex.id)
-		return
-	}
 	job := newRequestJob(ctx, ar, ex, authHeader)
 	job.Principal = principal
+	id, rej := s.submit(ctx, g, ar, job, ex)
+	if rej != nil {
+		writeError(ctx, rej.code, rej.msg, ex.id)
+		if rej.retryAfter != "" {
+			ctx.Response.Header.Set("Retry-After", rej.retryAfter)
+		}
+		return
+	}
+	s.answerAccepted(ctx, g, id, wait, waitOK, ex)
+}
 
+// rejection is why a submit was refused, for the caller to answer in its
+// own shape.
+type rejection struct {
+	code       int
+	msg        string
+	retryAfter string
+}
+
+var (
+	rejectKeyTooLong = &rejection{code: fasthttp.StatusBadRequest, msg: "Idempotency-Key is longer than 255 characters"}
+	rejectKeyReused  = &rejection{code: fasthttp.StatusUnprocessableEntity, msg: "Idempotency-Key was already used with a different request"}
+	rejectFull       = &rejection{code: fasthttp.StatusServiceUnavailable, msg: "the queue is full; retry later", retryAfter: "5"}
+	rejectStore      = &rejection{code: fasthttp.StatusServiceUnavailable, msg: "the job could not be stored; retry later", retryAfter: "1"}
+)
+
+// submit stores job, built by an async route or the submit API, and returns
+// the id the client gets: job.ID, or the id of the job an Idempotency-Key
+// already names. Only a stored job gets an id: the pending record is written
+// with the job (one round trip when the queue can), or first and deleted when
+// the enqueue fails, or, with an Idempotency-Key, after the job, so that a
+// record under a bound key always means a stored job.
+func (s *Server) submit(ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute, job *backends.Job, ex *exchange) (string, *rejection) {
+	key := ctx.Request.Header.Peek("Idempotency-Key")
+	if len(key) > maxIdempotencyKey {
+		return "", rejectKeyTooLong
+	}
 	c, cancel := context.WithTimeout(context.Background(), g.async.timeout)
 	defer cancel()
-	if len(idemKey) > 0 {
-		existing, ok := s.reserve(c, ctx, g, ar, job, idemKey, ex)
-		if !ok {
-			return // answered
+	res := g.async.results
+	switch re, ok := ar.queue.(ResultEnqueuer); {
+	case len(key) > 0:
+		existing, rej := s.reserve(c, g, ar, job, key, ex)
+		if rej != nil || existing != "" {
+			return existing, rej
 		}
-		if existing != "" {
-			s.answerAccepted(ctx, g, existing, wait, waitOK, ex)
-			return
-		}
-		// Enqueue, then create the record: a record under a bound key
-		// means its job is stored, so a retry that finds it may answer
-		// 202 at once.
 		if err := ar.queue.Enqueue(c, job); err != nil {
-			s.reject(ctx, g, ar, ex, err, "enqueue")
-			return
+			return "", s.reject(g, ar, ex, err, "enqueue")
 		}
-		if err := g.async.results.Create(c, pendingResult(job)); err != nil && !errors.Is(err, backends.ErrFinished) {
+		if err := res.Create(c, pendingResult(job)); err != nil && !errors.Is(err, backends.ErrFinished) {
 			// The job is stored, but its status would read 404 until a
 			// worker takes it: answer 503; a retry with the same key
 			// takes the id over (a duplicate the worker settles).
-			s.reject(ctx, g, ar, ex, err, "create result")
-			return
+			return "", s.reject(g, ar, ex, err, "create result")
 		}
-		ar.accepted.Inc()
-		s.answerAccepted(ctx, g, job.ID, wait, waitOK, ex)
-		return
-	} else if re, ok := ar.queue.(ResultEnqueuer); ok {
+	case ok:
 		if err := re.EnqueueWithResult(c, job, pendingResult(job)); err != nil {
-			s.reject(ctx, g, ar, ex, err, "enqueue with result")
-			return
+			return "", s.reject(g, ar, ex, err, "enqueue with result")
 		}
-		ar.accepted.Inc()
-		s.answerAccepted(ctx, g, job.ID, wait, waitOK, ex)
-		return
-	} else if err := g.async.results.Create(c, pendingResult(job)); err != nil {
-		s.reject(ctx, g, ar, ex, err, "create result")
-		return
-	}
-	if err := ar.queue.Enqueue(c, job); err != nil {
-		s.forget(g, job.ID)
-		s.reject(ctx, g, ar, ex, err, "enqueue")
-		return
+	default:
+		if err := res.Create(c, pendingResult(job)); err != nil {
+			return "", s.reject(g, ar, ex, err, "create result")
+		}
+		if err := ar.queue.Enqueue(c, job); err != nil {
+			s.forget(g, job.ID)
+			return "", s.reject(g, ar, ex, err, "enqueue")
+		}
 	}
 	ar.accepted.Inc()
-	s.answerAccepted(ctx, g, job.ID, wait, waitOK, ex)
+	return job.ID, nil
 }
 
 // reserve binds the client's Idempotency-Key to the job. It answers
 // existing != "" when the key already names a stored job (the client then
-// gets that job), and ok false when it wrote an error. Otherwise the caller
-// enqueues the job and then creates its record, so that a record exists only
-// for a stored job. When the key names a job without a record (its first
-// submit failed, or is still enqueueing), the job takes over that id: at
-// worst the job is stored twice, and the worker settles the duplicate (the
-// first outcome stored stands).
-func (s *Server) reserve(c context.Context, ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute, job *backends.Job, key []byte, ex *exchange) (existing string, ok bool) {
+// gets that job). Otherwise the caller enqueues the job and then creates its
+// record, so that a record exists only for a stored job. When the key names
+// a job without a record (its first submit failed, or is still enqueueing),
+// the job takes over that id: at worst the job is stored twice, and the
+// worker settles the duplicate (the first outcome stored stands).
+func (s *Server) reserve(c context.Context, g *Generation, ar *asyncRoute, job *backends.Job, key []byte, ex *exchange) (existing string, rej *rejection) {
 	res := g.async.results
 	digest := requestDigest(job)
 	scoped := scopeKey(ar.name, job.Principal, key)
 	boundID, boundDigest, err := res.Reserve(c, scoped, job.ID, digest, g.async.idemTTL)
 	if err != nil {
-		s.reject(ctx, g, ar, ex, err, "reserve idempotency key")
-		return "", false
+		return "", s.reject(g, ar, ex, err, "reserve idempotency key")
 	}
 	if boundID == job.ID {
-		return "", true
+		return "", nil
 	}
 	if boundDigest != digest {
 		ar.rejected[reasonConflict].Inc()
-		writeError(ctx, fasthttp.StatusUnprocessableEntity, "Idempotency-Key was already used with a different request", ex.id)
-		return "", false
+		return "", rejectKeyReused
 	}
 	_, err = res.Get(c, boundID)
 	switch {
 	case err == nil, errors.Is(err, backends.ErrExpired):
-		return boundID, true
+		return boundID, nil
 	case errors.Is(err, backends.ErrNotFound):
 		job.ID = boundID
-		return "", true
+		return "", nil
 	default:
-		s.reject(ctx, g, ar, ex, err, "read result")
-		return "", false
+		return "", s.reject(g, ar, ex, err, "read result")
 	}
 }
 
@@ -169,20 +178,18 @@ func (s *Server) forget(g *Generation, id string) {
 	}
 }
 
-// reject answers 503 for a failed submit: the queue is full, or a backend
-// failed (then the error is logged, at most once a second).
-func (s *Server) reject(ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute, ex *exchange, err error, op string) {
+// reject counts a failed submit and says how to answer it: the queue is
+// full, or a backend failed (then the error is logged, at most once a
+// second).
+func (s *Server) reject(g *Generation, ar *asyncRoute, ex *exchange, err error, op string) *rejection {
 	if errors.Is(err, backends.ErrFull) {
 		ar.rejected[reasonFull].Inc()
-		writeError(ctx, fasthttp.StatusServiceUnavailable, "the queue is full; retry later", ex.id)
-		ctx.Response.Header.Set("Retry-After", "5")
-		return
+		return rejectFull
 	}
 	ar.rejected[reasonUnavailable].Inc()
 	g.async.metrics.logLimited(s, "cannot accept a job", "route", ar.name, "queue", ar.queueName,
 		"request_id", string(ex.id), "op", op, "err", err)
-	writeError(ctx, fasthttp.StatusServiceUnavailable, "the job could not be stored; retry later", ex.id)
-	ctx.Response.Header.Set("Retry-After", "1")
+	return rejectStore
 }
 
 // logLimited logs a backend failure at most once a second (a Redis outage
@@ -316,68 +323,35 @@ func newRequestJob(ctx *fasthttp.RequestCtx, ar *asyncRoute, ex *exchange, authH
 	}
 	var xff []byte
 	job.Headers = make([]backends.Header, 0, 16)
-	connection := req.Header.Peek("Connection")
+	conn := httpheader.AcquireConnection()
+	defer httpheader.ReleaseConnection(conn)
+	for k, v := range req.Header.All() {
+		if bytes.EqualFold(k, []byte("Connection")) {
+			conn.Add(v)
+		}
+	}
 	for k, v := range req.Header.All() {
 		switch {
-		case isHopByHop(k), listed(connection, k),
-			bytes.EqualFold(k, []byte("Host")), bytes.EqualFold(k, []byte("Content-Length")),
+		case conn.Drops(k), httpheader.Framing(k), httpheader.IsForwarded(k),
 			bytes.EqualFold(k, []byte("Prefer")), bytes.EqualFold(k, []byte("Idempotency-Key")),
 			bytes.EqualFold(k, []byte(headerRequestID)),
-			bytes.EqualFold(k, []byte("X-Forwarded-Host")), bytes.EqualFold(k, []byte("X-Forwarded-Proto")),
 			authHeader != "" && bytes.EqualFold(k, []byte(authHeader)):
-		case bytes.EqualFold(k, []byte("X-Forwarded-For")):
+		case bytes.EqualFold(k, []byte(httpheader.ForwardedFor)):
+			if len(xff) > 0 {
+				xff = append(xff, ", "...)
+			}
 			xff = append(xff, v...)
 		default:
 			job.Headers = append(job.Headers, backends.Header{Name: string(k), Value: string(v)})
 		}
 	}
-	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
-		if len(xff) > 0 {
-			xff = append(xff, ", "...)
-		}
-		xff = ip.Unmap().AppendTo(xff)
-	}
-	proto := "http"
-	if ctx.IsTLS() {
-		proto = "https"
-	}
 	job.Headers = append(job.Headers,
-		backends.Header{Name: "X-Forwarded-For", Value: string(xff)},
-		backends.Header{Name: "X-Forwarded-Host", Value: string(ctx.Host())},
-		backends.Header{Name: "X-Forwarded-Proto", Value: proto},
+		backends.Header{Name: httpheader.ForwardedFor, Value: string(httpheader.AppendForwardedFor(nil, xff, ctx.RemoteIP()))},
+		backends.Header{Name: httpheader.ForwardedHost, Value: string(ctx.Host())},
+		backends.Header{Name: httpheader.ForwardedProto, Value: httpheader.Proto(ctx.IsTLS())},
 		backends.Header{Name: "X-Request-Id", Value: string(ex.id)},
 	)
 	return job
-}
-
-// hopByHopNames are the RFC 9110 §7.6.1 fields (as internal/upstream strips them).
-var hopByHopNames = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-func isHopByHop(name []byte) bool {
-	for _, h := range hopByHopNames {
-		if bytes.EqualFold(name, []byte(h)) {
-			return true
-		}
-	}
-	return false
-}
-
-// listed reports whether name is one of the comma-separated tokens of a
-// Connection header value.
-func listed(connection, name []byte) bool {
-	for len(connection) > 0 {
-		var tok []byte
-		if i := bytes.IndexByte(connection, ','); i >= 0 {
-			tok, connection = connection[:i], connection[i+1:]
-		} else {
-			tok, connection = connection, nil
-		}
-		if bytes.EqualFold(bytes.TrimSpace(tok), name) {
-			return true
-		}
-	}
-	return false
 }
 
 func pendingResult(job *backends.Job) *backends.Result {

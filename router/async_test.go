@@ -320,13 +320,9 @@ func TestAutoMode(t *testing.T) {
 	}
 }
 
-func TestApplyRefusesMissingQueue(t *testing.T) {
+func TestBuildRefusesMissingQueue(t *testing.T) {
 	cfg := asyncConfig(t)
-	srv, err := New(Options{Async: AsyncOptions{Queues: func(string) (Enqueuer, bool) { return nil, false }}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := newTestServer(t, nil, Deps{})
 	if err := srv.Apply(cfg); err == nil || srv.Current() != nil {
 		t.Fatalf("Apply without result store or queue: %v", err)
 	}

@@ -37,7 +37,7 @@ func benchConfig(t testing.TB, addr string) *config.Config {
 // forwardFixture drives Server.Handler directly with one reused RequestCtx,
 // so the measurement is the handler's work plus the real upstream round trip.
 type forwardFixture struct {
-	srv *Server
+	srv *testServer
 	ctx *fasthttp.RequestCtx
 }
 
@@ -46,11 +46,7 @@ func newForwardFixture(t testing.TB) *forwardFixture {
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"id":42,"name":"answer","items":[1,2,3],"ok":true,"padding":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)
 	})
-	srv, err := New(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv := newTestServer(t, nil, Deps{})
 	if err := srv.Apply(benchConfig(t, app)); err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +93,7 @@ func BenchmarkForward(b *testing.B) {
 }
 
 func matchFixture(t testing.TB) (*Table, []*fasthttp.RequestCtx) {
-	srv, err := New(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv := newTestServer(t, nil, Deps{})
 	if err := srv.Apply(benchConfig(t, "127.0.0.1:1")); err != nil {
 		t.Fatal(err)
 	}

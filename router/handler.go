@@ -5,30 +5,18 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/internal/httpheader"
 	"github.com/openhqm/openhqm/internal/upstream"
 	"github.com/valyala/fasthttp"
 )
 
-// Handler serves the main listener: the admin paths first when admin_listen
-// is empty, then the job API of the async path, then the routes. It is safe
-// for concurrent use.
-func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
-	g := s.gen.Load() // the snapshot this request uses to the end
-	if g == nil {
-		if s.serveAdmin(ctx, nil) {
-			return
-		}
-		writeError(ctx, fasthttp.StatusServiceUnavailable, "no configuration loaded yet", nil)
-		return
-	}
-	if g.adminOnMain && s.serveAdmin(ctx, g) {
-		return
-	}
+// serve routes one request on generation g: the job API first, then the
+// routes.
+func (s *Server) serve(ctx *fasthttp.RequestCtx, g *Generation) {
 	if s.serveJobAPI(ctx, g) {
 		return
 	}
@@ -45,13 +33,6 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.serveRoute(ctx, g, r, start)
-}
-
-// AdminHandler serves admin_listen: only the admin paths.
-func (s *Server) AdminHandler(ctx *fasthttp.RequestCtx) {
-	if !s.serveAdmin(ctx, s.gen.Load()) {
-		writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not found"})
-	}
 }
 
 func (s *Server) notFound(ctx *fasthttp.RequestCtx) {
@@ -128,41 +109,12 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, r *Route, ex *exchange) {
 	req := &ctx.Request
 	clientClose := req.Header.ConnectionClose()
 
-	// The original Host must be copied before the header is rewritten.
-	ex.buf = append(ex.buf[:0], ctx.Host()...)
-	hostEnd := len(ex.buf)
-
-	upstream.StripHopByHop(&req.Header)
+	httpheader.StripRequest(&req.Header)
 	if st.auth != nil {
 		// The client's credential is openhqm's, not the app's.
 		req.Header.Del(st.auth.header)
 	}
-
-	// Repeated X-Forwarded-For fields are one list (RFC 9110 §5.3); the
-	// client's address goes last, where apps that trust the nearest proxy
-	// look. The other headers are replaced, every copy of them: Set alone
-	// would replace only the first.
-	for k, v := range req.Header.All() {
-		if len(v) > 0 && bytes.EqualFold(k, []byte("X-Forwarded-For")) {
-			ex.buf = append(ex.buf, v...)
-			ex.buf = append(ex.buf, ", "...)
-		}
-	}
-	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
-		ex.buf = ip.Unmap().AppendTo(ex.buf)
-	} else if len(ex.buf) > hostEnd {
-		ex.buf = ex.buf[:len(ex.buf)-2]
-	}
-	req.Header.Del("X-Forwarded-For")
-	req.Header.SetBytesV("X-Forwarded-For", ex.buf[hostEnd:])
-	req.Header.Del("X-Forwarded-Host")
-	req.Header.SetBytesV("X-Forwarded-Host", ex.buf[:hostEnd])
-	req.Header.Del("X-Forwarded-Proto")
-	if ctx.IsTLS() {
-		req.Header.Set("X-Forwarded-Proto", "https")
-	} else {
-		req.Header.Set("X-Forwarded-Proto", "http")
-	}
+	ex.buf = httpheader.SetForwarded(&req.Header, ctx.RemoteIP(), ctx.Host(), ctx.IsTLS(), ex.buf)
 	req.Header.Del(headerRequestID)
 	req.Header.SetBytesV(headerRequestID, ex.id)
 
@@ -170,7 +122,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, r *Route, ex *exchange) {
 	if err != nil {
 		s.upstreamError(ctx, r, ex, err)
 	} else {
-		upstream.StripHopByHopResponse(&ctx.Response.Header)
+		httpheader.StripResponse(&ctx.Response.Header)
 		ctx.Response.Header.SetBytesV(headerRequestID, ex.id)
 	}
 	if clientClose {

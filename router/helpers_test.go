@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"net"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/internal/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -27,24 +29,58 @@ func startApp(t testing.TB, h fasthttp.RequestHandler) string {
 }
 
 type proxy struct {
-	srv  *Server
+	srv  *testServer
 	http *fasthttp.Server
 	addr string
 	reg  *prometheus.Registry
 	done chan struct{}
 }
 
-// startProxy applies cfg to a new Server and serves it on 127.0.0.1.
-func startProxy(t testing.TB, cfg *config.Config, opts Options) *proxy {
+// testServer is a Server whose generations the test publishes, as the
+// process does: Apply builds one from cfg with the test's queues and result
+// store and stores it; every request uses the latest.
+type testServer struct {
+	*Server
+	gen  atomic.Pointer[Generation]
+	ups  *upstream.Pool
+	deps Deps
+}
+
+func newTestServer(t testing.TB, reg prometheus.Registerer, deps Deps) *testServer {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	if opts.Registry == nil {
-		opts.Registry = reg
-	}
-	srv, err := New(opts)
+	ts := &testServer{ups: upstream.NewPool(upstream.PoolOptions{}), deps: deps}
+	srv, err := New(Options{Registry: reg, Current: func() (*Generation, func()) { return ts.gen.Load(), func() {} }})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.Server = srv
+	t.Cleanup(ts.ups.Close)
+	return ts
+}
+
+// Apply builds cfg and publishes it; on error the current generation stays.
+func (ts *testServer) Apply(cfg *config.Config) error {
+	deps := ts.deps
+	deps.Endpoints = map[string]*upstream.Client{}
+	for name, ep := range cfg.Endpoints {
+		deps.Endpoints[name] = ts.ups.Client(ep)
+	}
+	g, err := ts.Build(cfg, deps, ts.gen.Load())
+	if err != nil {
+		return err
+	}
+	ts.gen.Store(g)
+	return nil
+}
+
+// Current is the generation requests use.
+func (ts *testServer) Current() *Generation { return ts.gen.Load() }
+
+// startProxy applies cfg to a new Server and serves it on 127.0.0.1.
+func startProxy(t testing.TB, cfg *config.Config, deps Deps) *proxy {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	srv := newTestServer(t, reg, deps)
 	if err := srv.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +90,7 @@ func startProxy(t testing.TB, cfg *config.Config, opts Options) *proxy {
 	}
 	p := &proxy{srv: srv, http: NewHTTPServer(cfg.Server, srv.Handler, nil), addr: ln.Addr().String(), reg: reg, done: make(chan struct{})}
 	go func() { defer close(p.done); _ = p.http.Serve(ln) }()
-	t.Cleanup(func() { _ = p.http.Shutdown(); <-p.done; srv.Close() })
+	t.Cleanup(func() { _ = p.http.Shutdown(); <-p.done })
 	return p
 }
 

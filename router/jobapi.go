@@ -8,10 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/internal/httpheader"
 	"github.com/valyala/fasthttp"
 )
 
@@ -203,8 +205,7 @@ func writeOutcome(ctx *fasthttp.RequestCtx, r *backends.Result) {
 	}
 	ctx.SetStatusCode(code)
 	for _, h := range r.Headers {
-		k := []byte(h.Name)
-		if isHopByHop(k) || bytes.EqualFold(k, []byte("Content-Length")) {
+		if httpheader.IsHopByHop(h.Name) || strings.EqualFold(h.Name, "Content-Length") {
 			continue
 		}
 		ctx.Response.Header.Add(h.Name, h.Value)

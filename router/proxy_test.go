@@ -67,7 +67,7 @@ func TestOutboundAuth(t *testing.T) {
 			app := newEchoApp(t)
 			cfg := simpleConfig(t, app.addr)
 			cfg.Endpoints["app"].Auth = tt.auth
-			p := startProxy(t, cfg, Options{})
+			p := startProxy(t, cfg, Deps{})
 			resp := get(t, p.addr, "/x", "Authorization", "Bearer from-client", "X-Api-Key", "forged")
 			if resp.StatusCode() != 200 {
 				t.Fatalf("status %d: %s", resp.StatusCode(), resp.Body())
@@ -82,7 +82,7 @@ func TestOutboundAuth(t *testing.T) {
 func TestHopByHopAndForwardedHeaders(t *testing.T) {
 	app := newEchoApp(t, "Connection", "X-App-Hop", "X-App-Hop", "1", "Keep-Alive", "timeout=5",
 		"Proxy-Authenticate", "Basic", "Upgrade", "h2c", "X-App-Keep", "yes")
-	p := startProxy(t, simpleConfig(t, app.addr), Options{})
+	p := startProxy(t, simpleConfig(t, app.addr), Deps{})
 	raw := "GET /a/b?c=d HTTP/1.1\r\nHost: public.example:8443\r\nConnection: keep-alive, X-Client-Hop\r\n" +
 		"X-Client-Hop: 1\r\nKeep-Alive: 300\r\nTE: trailers\r\nProxy-Authorization: Basic eA==\r\nUpgrade: websocket\r\n" +
 		"X-Forwarded-For: 203.0.113.9\r\nX-Request-ID: req-123\r\nX-Client-Keep: yes\r\n\r\n"
@@ -161,7 +161,7 @@ func TestUpstreamFailures(t *testing.T) {
 				cfg.Endpoints["app"].MaxConcurrency, cfg.Endpoints["app"].MaxPending = 1, 0
 				cfg.Routes[0].Timeout = 5 * time.Second
 			}
-			p := startProxy(t, cfg, Options{})
+			p := startProxy(t, cfg, Deps{})
 			if tt.limit {
 				// The held request must finish before the proxy shuts down.
 				t.Cleanup(func() { release.Do(func() { close(hold) }) })
@@ -207,7 +207,7 @@ func TestInboundChecks(t *testing.T) {
 			RateLimit: &config.RateLimit{RequestsPerSecond: 0.5, Burst: 2}},
 		{Name: "rest", Index: 3, Mode: config.ModeSync, Endpoint: "app", Match: config.Match{PathPrefix: "/x"}},
 	}
-	p := startProxy(t, cfg, Options{})
+	p := startProxy(t, cfg, Deps{})
 
 	type check struct {
 		name    string
@@ -275,7 +275,7 @@ func TestLargeBodiesBothWays(t *testing.T) {
 		}
 		ctx.SetBody(big)
 	})
-	p := startProxy(t, simpleConfig(t, app), Options{})
+	p := startProxy(t, simpleConfig(t, app), Deps{})
 	req := &fasthttp.Request{}
 	req.Header.SetMethod("POST")
 	req.SetRequestURI("/upload")
@@ -290,7 +290,7 @@ func TestSlowClientIsCutOff(t *testing.T) {
 	app := newEchoApp(t)
 	cfg := simpleConfig(t, app.addr)
 	cfg.Server.ReadTimeout = 200 * time.Millisecond
-	p := startProxy(t, cfg, Options{})
+	p := startProxy(t, cfg, Deps{})
 	c, err := net.Dial("tcp", p.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -325,10 +325,7 @@ func TestGracefulShutdown(t *testing.T) {
 		ctx.SetBodyString("done")
 	})
 	cfg := simpleConfig(t, app)
-	srv, err := New(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newTestServer(t, nil, Deps{})
 	if err := srv.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -371,5 +368,4 @@ func TestGracefulShutdown(t *testing.T) {
 		c.Close()
 		t.Error("listener still accepts after shutdown")
 	}
-	srv.Close()
 }

@@ -44,7 +44,7 @@ func TestAmbiguousPath(t *testing.T) {
 func TestAmbiguousPathRefused(t *testing.T) {
 	hits := 0
 	app := startApp(t, func(ctx *fasthttp.RequestCtx) { hits++ })
-	p := startProxy(t, simpleConfig(t, app), Options{})
+	p := startProxy(t, simpleConfig(t, app), Deps{})
 	for _, path := range []string{"/admin/..%2Fpublic", "/x/%2E%2E/y", "/a/../b"} {
 		resp := roundTrip(t, p.addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
 		if resp.StatusCode() != fasthttp.StatusBadRequest {

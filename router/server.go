@@ -1,124 +1,101 @@
 // Package router is openhqm's ingress: a fasthttp handler that matches a
-// request against the compiled route table of the current configuration
-// generation and proxies it synchronously (or hands it to the async path),
-// plus the admin endpoints.
+// request against the compiled route table of a configuration generation
+// and proxies it synchronously, or accepts it as a job, and serves the job
+// API (status, result, cancel) and the original OpenHQM's /api/v1.
+//
+// The router builds generations but does not publish them: whoever owns the
+// process lifecycle keeps the current one and hands each request the
+// generation it uses to its end (Options.Current).
 package router
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/openhqm/openhqm/config"
 	"github.com/openhqm/openhqm/internal/upstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 )
 
-// Options configures a Server. Every hook is optional.
+// Options configures a Server.
 type Options struct {
 	Logger *slog.Logger // nil: discard
-	// Registry receives the router's metrics (and the upstream pool's when
-	// Pool is nil); nil: not exported.
+	// Registry receives the router's metrics; nil: not exported.
 	Registry prometheus.Registerer
-	// Gatherer is what /metrics serves; nil: Registry when it is also a
-	// Gatherer (a *prometheus.Registry is), else /metrics answers 404.
-	Gatherer prometheus.Gatherer
-	// Pool provides the endpoint clients; nil: New creates one, and Close
-	// closes it. Share one Pool with the worker pool of the same process so
-	// the app sees one set of connections and one max_concurrency.
-	Pool *upstream.Pool
-	// Version is reported by /health.
-	Version string
-
-	// Reload is called by POST /-/reload; nil: 501.
-	Reload func(ctx context.Context) error
-	// ConfigInfo returns what /-/config shows (generation, hash, loaded at,
-	// last reload error); nil: the current generation's digest and files.
-	ConfigInfo func() any
-	// Ready reports whether the process can serve (queues reachable);
-	// nil: ready once a configuration is applied.
-	Ready func(ctx context.Context) error
-	// Components adds named component states ("healthy" or anything else,
-	// which makes /health "degraded") to /health. ready is what Ready just
-	// answered for the same request, so the hook need not check again.
-	Components func(ctx context.Context, ready error) map[string]string
-
-	// Async carries what the async path needs (queues, results). It is
-	// declared in async.go, which the async feature owns.
-	Async AsyncOptions
+	// Current returns the generation a request uses and the function that
+	// ends that use; it is called once per request, and the returned
+	// function is called once when the request is answered. Required.
+	Current func() (*Generation, func())
+	// MaxWait caps Prefer: wait=N and ?wait= long polls; default 60s. The
+	// server's write timeout (default 30s) caps them too.
+	MaxWait time.Duration
+	// SubmitTimeout bounds storing one job (result record and enqueue);
+	// default 5s.
+	SubmitTimeout time.Duration
 }
 
-// Server is the ingress handler. Its handlers are safe for concurrent use;
-// Apply may be called concurrently with them (each request uses the
-// generation it loaded first, to the end).
+// Deps are what one generation uses and the router does not own: the
+// endpoint clients, the queue clients and the result store. They must stay
+// usable for as long as a request may use the generation.
+type Deps struct {
+	// Endpoints are the clients of the configuration's endpoints, by name.
+	Endpoints map[string]*upstream.Client
+	// Queues are the clients of the queues async routes and submit_api name,
+	// by name.
+	Queues map[string]Enqueuer
+	// Results is the result store; nil when nothing is async.
+	Results ResultStore
+}
+
+// Server is the ingress handler. Its methods are safe for concurrent use.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	pool     *upstream.Pool
-	ownsPool bool
-	metrics  *metrics
-	gatherer prometheus.Gatherer
-	started  time.Time
-
-	gen atomic.Pointer[Generation]
-
-	applyMu sync.Mutex // serialises Apply
-	buckets map[string]*bucket
-	nextID  uint64
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	async   *asyncMetrics
 
 	unmatched *routeMetrics
 	admin     *routeMetrics
-
-	metricsOnce sync.Once
-	promHandler fasthttp.RequestHandler
 }
 
-// New returns a Server without configuration: until Apply succeeds, routes
-// answer 503 and /-/readyz is not ready.
+// New returns a Server. Until Options.Current returns a generation, every
+// route answers 503.
 func New(opts Options) (*Server, error) {
-	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		pool:     opts.Pool,
-		gatherer: opts.Gatherer,
-		started:  time.Now(),
-		buckets:  map[string]*bucket{},
+	if opts.Current == nil {
+		return nil, errors.New("router: Options.Current is required")
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if s.pool == nil {
-		s.pool = upstream.NewPool(upstream.PoolOptions{Logger: s.log, Registry: opts.Registry})
-		s.ownsPool = true
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 60 * time.Second
 	}
-	if s.gatherer == nil {
-		if g, ok := opts.Registry.(prometheus.Gatherer); ok {
-			s.gatherer = g
-		}
+	if opts.SubmitTimeout <= 0 {
+		opts.SubmitTimeout = 5 * time.Second
 	}
-	s.metrics = newMetrics(opts.Registry)
+	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(opts.Registry), async: newAsyncMetrics(opts.Registry)}
 	s.unmatched = s.metrics.forRoute(routeUnmatched)
 	s.admin = s.metrics.forRoute(routeAdmin)
 	return s, nil
 }
 
-// Generation is everything a request needs from one configuration. It is
-// immutable once published.
+// Generation is everything a request needs from one configuration: the
+// compiled route table with each route's endpoint client, auth and rate
+// limit, and the async path's queues and result store. It is immutable once
+// built.
 type Generation struct {
-	ID       uint64
-	Config   *config.Config
-	Table    *Table
-	LoadedAt time.Time
+	Config *config.Config
+	Table  *Table
 
-	adminOnMain bool
-	maxBody     int64
+	maxBody int64
+	buckets map[string]*bucket // rate limits by route name, reused by the next generation
 
-	// async holds the async path's per-generation state (queues, results);
-	// its type is declared in async.go.
+	// async holds the async path's state (queues, results); its type is
+	// declared in async.go.
 	async asyncGeneration
 }
 
@@ -132,70 +109,77 @@ type routeState struct {
 	endpoint string
 }
 
-// Current returns the published generation, or nil before the first Apply.
-func (s *Server) Current() *Generation { return s.gen.Load() }
-
-// Apply builds a generation from cfg and publishes it with one atomic store.
-// Endpoint clients (and their connections) and rate-limit buckets of
-// unchanged settings are reused. On error nothing is published. cfg must be
+// Build compiles cfg into a generation using deps. Rate-limit buckets of
+// routes whose limits did not change are taken over from prev (nil for the
+// first generation), so a reload does not refill them. Build publishes
+// nothing and may run concurrently with requests on prev. cfg must be
 // validated and must not be modified afterwards.
-func (s *Server) Apply(cfg *config.Config) error {
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-
+func (s *Server) Build(cfg *config.Config, deps Deps, prev *Generation) (*Generation, error) {
 	g := &Generation{
-		ID:          s.nextID + 1,
-		Config:      cfg,
-		Table:       compile(cfg),
-		LoadedAt:    time.Now(),
-		adminOnMain: cfg.Server.AdminListen == "",
-		maxBody:     cfg.Server.MaxBodySize,
+		Config:  cfg,
+		Table:   compile(cfg),
+		maxBody: cfg.Server.MaxBodySize,
+		buckets: map[string]*bucket{},
 	}
-	buckets := map[string]*bucket{}
 	for _, r := range g.Table.all {
 		rc := r.Config
-		ep := cfg.Endpoints[rc.Endpoint]
-		if ep == nil {
-			return fmt.Errorf("route %q: unknown endpoint %q", rc.Name, rc.Endpoint)
+		client := deps.Endpoints[rc.Endpoint]
+		if client == nil {
+			return nil, fmt.Errorf("route %q: endpoint %q has no client", rc.Name, rc.Endpoint)
 		}
 		st := &routeState{
-			client:   s.pool.Client(ep),
+			client:   client,
 			timeout:  rc.Timeout,
 			auth:     newClientAuth(rc.ClientAuth),
 			metrics:  s.metrics.forRoute(rc.Name),
-			endpoint: ep.Name,
+			endpoint: rc.Endpoint,
 		}
 		if st.timeout <= 0 {
-			st.timeout = ep.Timeout
+			st.timeout = client.Endpoint().Timeout
 		}
 		if st.timeout <= 0 {
 			st.timeout = 30 * time.Second
 		}
 		if rl := rc.RateLimit; rl != nil {
-			b := s.buckets[rc.Name]
+			var b *bucket
+			if prev != nil {
+				b = prev.buckets[rc.Name]
+			}
 			if b == nil || b.cfg.RequestsPerSecond != rl.RequestsPerSecond || b.cfg.Burst != newBucket(*rl).cfg.Burst {
 				b = newBucket(*rl)
 			}
-			buckets[rc.Name] = b
+			g.buckets[rc.Name] = b
 			st.bucket = b
 		}
 		r.state = st
 	}
-	if err := s.buildAsync(cfg, g, s.gen.Load()); err != nil {
-		return err
+	if err := s.buildAsync(cfg, deps, g); err != nil {
+		return nil, err
 	}
-	s.buckets = buckets
-	s.nextID = g.ID
-	s.gen.Store(g)
-	s.pool.Retain(cfg.Endpoints)
-	s.log.Info("configuration applied", "generation", g.ID, "routes", len(g.Table.all), "digest", cfg.Digest)
-	return nil
+	return g, nil
 }
 
-// Close releases the endpoint clients when the Server created the pool. Call
-// it after the listeners have shut down.
-func (s *Server) Close() {
-	if s.ownsPool {
-		s.pool.Close()
+// Routes describes the compiled table for /-/routes, in match order.
+func (g *Generation) Routes() []map[string]any {
+	out := make([]map[string]any, 0, len(g.Table.all))
+	for _, r := range g.Table.all {
+		out = append(out, marshalRoute(r))
 	}
+	return out
+}
+
+// ObserveAdmin counts one answer of an admin path in the request metrics,
+// under the route label "(admin)".
+func (s *Server) ObserveAdmin(code int, start time.Time) { s.admin.observe(code, start) }
+
+// Handler serves the application's traffic: the job API, then the routes.
+// It is safe for concurrent use.
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	g, done := s.opts.Current()
+	defer done()
+	if g == nil {
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "no configuration loaded yet", nil)
+		return
+	}
+	s.serve(ctx, g)
 }

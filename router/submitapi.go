@@ -6,12 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
-	"net/textproto"
 	"strings"
 	"time"
 
 	"github.com/openhqm/openhqm/backends"
-	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/internal/httpheader"
 	"github.com/valyala/fasthttp"
 )
 
@@ -134,41 +133,31 @@ func (s *Server) serveSubmitAPI(ctx *fasthttp.RequestCtx, g *Generation, rest []
 	if sa.auth != nil {
 		job.Principal = sa.route.principals[ex.principal]
 	}
-	s.submitLegacy(ctx, g, sa.route, job, ex)
-}
-
-// submitLegacy stores the job like serveAsync and answers in the original's
-// shape.
-func (s *Server) submitLegacy(ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute, job *backends.Job, ex *exchange) {
-	g.async.inflight.Add(1)
-	defer g.async.inflight.Add(-1)
-	c, cancel := context.WithTimeout(context.Background(), g.async.timeout)
-	defer cancel()
-	if err := g.async.results.Create(c, pendingResult(job)); err != nil {
-		s.reject(ctx, g, ar, ex, err, "create result")
-		legacyUnavailable(ctx)
+	jobID, rej := s.submit(ctx, g, sa.route, job, ex)
+	switch {
+	case rej == nil:
+	case rej.code == fasthttp.StatusServiceUnavailable:
+		detail(ctx, rej.code, "Unable to queue request. Service temporarily unavailable.")
+		ctx.Response.Header.Set("Retry-After", rej.retryAfter)
+		return
+	default:
+		detail(ctx, rej.code, rej.msg)
 		return
 	}
-	if err := ar.queue.Enqueue(c, job); err != nil {
-		s.forget(g, job.ID)
-		s.reject(ctx, g, ar, ex, err, "enqueue")
-		legacyUnavailable(ctx)
-		return
+	submitted := job.CreatedAt
+	if jobID != job.ID {
+		// An Idempotency-Key named an earlier job: answer with that one.
+		c, cancel := context.WithTimeout(context.Background(), g.async.timeout)
+		if res, err := g.async.results.Get(c, jobID); err == nil {
+			submitted = res.SubmittedAt
+		}
+		cancel()
 	}
-	ar.accepted.Inc()
 	writeJSON(ctx, fasthttp.StatusAccepted, map[string]string{
-		"correlation_id": job.ID, "status": "PENDING", "submitted_at": rfc3339(job.CreatedAt),
+		"correlation_id": jobID, "status": "PENDING", "submitted_at": rfc3339(submitted),
 	})
-	ctx.Response.Header.Set("Location", submitPrefix+"status/"+job.ID)
+	ctx.Response.Header.Set("Location", submitPrefix+"status/"+jobID)
 	ctx.Response.Header.SetBytesV(headerRequestID, ex.id)
-}
-
-// legacyUnavailable rewrites reject's 503 body in the original's shape,
-// keeping its Retry-After.
-func legacyUnavailable(ctx *fasthttp.RequestCtx) {
-	ra := string(ctx.Response.Header.Peek("Retry-After"))
-	detail(ctx, fasthttp.StatusServiceUnavailable, "Unable to queue request. Service temporarily unavailable.")
-	ctx.Response.Header.Set("Retry-After", ra)
 }
 
 // newSubmitJob validates a submit and builds its job, or answers the status
@@ -203,11 +192,11 @@ func newSubmitJob(ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute) (*bac
 			return invalid("value is not a valid dict of strings", "type_error.dict", "headers")
 		}
 		for name, value := range hs {
-			if !config.IsToken(name) || !config.ValidHeaderValue(value) {
+			if !httpheader.IsToken(name) || !httpheader.ValidValue(value) {
 				return invalid(fmt.Sprintf("invalid header %q", name), "value_error", "headers", name)
 			}
-			switch canon := textproto.CanonicalMIMEHeaderKey(name); {
-			case isHopByHop([]byte(canon)), canon == "Host", canon == "Content-Length", canon == "Content-Type":
+			switch canon := httpheader.Canonical(name); {
+			case httpheader.IsHopByHop(canon), httpheader.Framing(canon), canon == "Content-Type":
 			default:
 				headers = append(headers, backends.Header{Name: canon, Value: value})
 			}
@@ -243,7 +232,7 @@ func newSubmitJob(ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute) (*bac
 		}
 		if md.Method != nil && *md.Method != "" {
 			method = strings.ToUpper(*md.Method)
-			if !config.IsToken(method) {
+			if !httpheader.IsToken(method) {
 				return invalid("not an HTTP method", "value_error", "metadata", "method")
 			}
 		}
@@ -257,7 +246,7 @@ func newSubmitJob(ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute) (*bac
 		Endpoint:  endpoint,
 		Queue:     ar.queueName,
 		Method:    method,
-		Path:      "/",
+		Path:      "", // the endpoint's URL itself, as the original sent it
 		Headers:   headers,
 		Body:      append([]byte(nil), bytes.TrimSpace(req.Payload)...),
 		Key:       endpoint,
@@ -305,7 +294,7 @@ func legacyResponse(ctx *fasthttp.RequestCtx, r *backends.Result) {
 		headers := map[string]string{}
 		ct := ""
 		for _, h := range r.Headers {
-			if isHopByHop([]byte(h.Name)) {
+			if httpheader.IsHopByHop(h.Name) {
 				continue
 			}
 			if old, ok := headers[h.Name]; ok {

@@ -39,12 +39,35 @@ func TestSubmitAPISubmit(t *testing.T) {
 		t.Errorf("submitted_at: %v", err)
 	}
 	job := e.receiveOne(t).Job
-	want := backends.Job{ID: id, Endpoint: "other", Queue: "jobs", Method: "PUT", Path: "/", Key: "other",
+	// No path: the worker sends the job to the endpoint's URL itself, as
+	// the original did.
+	want := backends.Job{ID: id, Endpoint: "other", Queue: "jobs", Method: "PUT", Path: "", Key: "other",
 		Headers: []backends.Header{{Name: "Authorization", Value: "Bearer t"}, {Name: "X-Custom", Value: "v"}, {Name: "Content-Type", Value: "application/json"}},
 		Body:    []byte(`{"data": "x", "n": [1, null, "é"]}`)}
 	sortHeaders := cmpopts.SortSlices(func(a, b backends.Header) bool { return a.Name < b.Name })
 	if d := cmp.Diff(want, *job, sortHeaders, cmpopts.IgnoreFields(backends.Job{}, "CreatedAt")); d != "" {
 		t.Errorf("job (-want +got):\n%s", d)
+	}
+}
+
+// TestSubmitAPIIdempotencyKey: a retried submit with the same key and body
+// gets the first job's id and stores no second job; another body is refused.
+func TestSubmitAPIIdempotencyKey(t *testing.T) {
+	e := startAsync(t, asyncConfig(t), nil, nil)
+	body := `{"payload": {"order": 7}}`
+	first := e.legacySubmit(t, body, "Idempotency-Key", "order-7")
+	second := e.legacySubmit(t, body, "Idempotency-Key", "order-7")
+	if first != second {
+		t.Errorf("retried submit got id %s, want %s", second, first)
+	}
+	e.receiveOne(t)
+	if ds, err := e.queue.Receive(context.Background(), "test", 10); err != nil || len(ds) != 0 {
+		t.Errorf("queue holds %d more jobs (err %v), want none", len(ds), err)
+	}
+	resp := send(t, e.addr, newReq("POST", "/api/v1/submit", []byte(`{"payload": {"order": 8}}`),
+		"Content-Type", "application/json", "Idempotency-Key", "order-7"))
+	if resp.StatusCode() != 422 || !strings.Contains(string(resp.Body()), "detail") {
+		t.Errorf("same key, other body: %d %s, want 422 with a detail", resp.StatusCode(), resp.Body())
 	}
 }
 

@@ -79,7 +79,7 @@ func TestRouteFiles(t *testing.T) {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
 			rf := readRouteFile(t, file)
 			cfg := parseTestConfig(t, subst(rf.config))
-			p := startProxy(t, cfg, Options{})
+			p := startProxy(t, cfg, Deps{})
 			for _, c := range rf.cases {
 				t.Run(c.name, func(t *testing.T) {
 					rec.reset()
@@ -335,15 +335,11 @@ func (r *recorder) handler(name string) fasthttp.RequestHandler {
 	}
 }
 
-// Configurations are validated before Apply sees them, but Apply must still
-// refuse a route whose endpoint is missing, name both, and keep serving the
-// generation it had.
-func TestApplyUnknownEndpoint(t *testing.T) {
-	srv, err := New(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+// Configurations are validated before Build sees them, but Build must still
+// refuse a route whose endpoint has no client, name both, and leave the
+// generation being served alone.
+func TestBuildUnknownEndpoint(t *testing.T) {
+	srv := newTestServer(t, nil, Deps{})
 	good := simpleConfig(t, "127.0.0.1:1")
 	if err := srv.Apply(good); err != nil {
 		t.Fatal(err)
@@ -351,11 +347,11 @@ func TestApplyUnknownEndpoint(t *testing.T) {
 	bad := simpleConfig(t, "127.0.0.1:1")
 	bad.Routes = append(bad.Routes, &config.Route{Name: "orders", Index: 1, Mode: config.ModeSync,
 		Endpoint: "ordres", Match: config.Match{PathPrefix: "/api/orders"}})
-	err = srv.Apply(bad)
+	err := srv.Apply(bad)
 	if err == nil {
-		t.Fatal("Apply accepted a route with an unknown endpoint")
+		t.Fatal("Build accepted a route with an unknown endpoint")
 	}
-	if want := `route "orders": unknown endpoint "ordres"`; err.Error() != want {
+	if want := `route "orders": endpoint "ordres" has no client`; err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
 	if g := srv.Current(); g == nil || g.Config != good {

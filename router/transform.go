@@ -15,6 +15,7 @@ import (
 
 	"github.com/itchyny/gojq"
 	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/internal/httpheader"
 	"github.com/valyala/fasthttp"
 )
 
@@ -254,8 +255,7 @@ func checkHeaderValue(s string) error {
 // and connection headers belong to the proxy, and setting them from a
 // client's body could desynchronise the app's parser.
 func reservedHeader(name string) bool {
-	b := []byte(name)
-	return isHopByHop(b) || strings.EqualFold(name, "Host") || strings.EqualFold(name, "Content-Length")
+	return httpheader.IsHopByHop(name) || httpheader.Framing(name)
 }
 
 // setQuery returns query with every parameter named in set removed (names

@@ -208,7 +208,7 @@ func TestTransformSync(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			app := newRecordingApp(t)
-			p := startProxy(t, transformConfig(t, app.addr, tt.tr), Options{})
+			p := startProxy(t, transformConfig(t, app.addr, tt.tr), Deps{})
 			resp := send(t, p.addr, newReq("POST", tt.uri, []byte(tt.body), tt.hdr...))
 			if resp.StatusCode() != 200 {
 				t.Fatalf("status %d: %s", resp.StatusCode(), resp.Body())
@@ -276,7 +276,7 @@ func TestTransformRefused(t *testing.T) {
 			if tt.maxBody > 0 {
 				cfg.Server.MaxBodySize = tt.maxBody
 			}
-			p := startProxy(t, cfg, Options{})
+			p := startProxy(t, cfg, Deps{})
 			resp := send(t, p.addr, newReq("POST", "/shape/1", []byte(tt.body), "X-Request-Id", "req-422"))
 			if resp.StatusCode() != 422 {
 				t.Fatalf("status %d: %s", resp.StatusCode(), resp.Body())

@@ -1,28 +1,11 @@
 package workerpool
 
 import (
-	"net/textproto"
-	"strings"
-
 	"github.com/valyala/fasthttp"
 
 	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/internal/httpheader"
 )
-
-// hopByHop are the connection-specific fields of RFC 9110 §7.6.1, plus the
-// legacy Keep-Alive and Proxy-Connection. They describe one connection and
-// must not be stored or replayed.
-var hopByHop = map[string]bool{
-	"Connection":          true,
-	"Keep-Alive":          true,
-	"Proxy-Connection":    true,
-	"Proxy-Authenticate":  true,
-	"Proxy-Authorization": true,
-	"Te":                  true,
-	"Trailer":             true,
-	"Transfer-Encoding":   true,
-	"Upgrade":             true,
-}
 
 // responseHeaders copies the app's response headers for storage, in the order
 // the app sent them, without hop-by-hop fields (including those named in
@@ -38,24 +21,17 @@ func responseHeaders(resp *fasthttp.Response) []backends.Header {
 	// Report Content-Type only when the app sent one (fasthttp otherwise
 	// invents text/plain).
 	h.SetNoDefaultContentType(true)
-	var drop map[string]bool
+	conn := httpheader.AcquireConnection()
+	defer httpheader.ReleaseConnection(conn)
 	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
-		for _, name := range strings.Split(string(v), ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				if drop == nil {
-					drop = make(map[string]bool)
-				}
-				drop[textproto.CanonicalMIMEHeaderKey(name)] = true
-			}
-		}
+		conn.Add(v)
 	}
 	var out []backends.Header
 	for k, v := range h.All() {
-		name := textproto.CanonicalMIMEHeaderKey(string(k))
-		if hopByHop[name] || drop[name] || name == "Content-Length" {
+		if conn.Drops(k) || httpheader.Framing(k) {
 			continue
 		}
-		out = append(out, backends.Header{Name: name, Value: string(v)})
+		out = append(out, backends.Header{Name: httpheader.Canonical(string(k)), Value: string(v)})
 	}
 	return out
 }

@@ -99,6 +99,8 @@ type harness struct {
 	reg     *prometheus.Registry
 	pool    *Pool
 
+	acquired, released atomic.Int64 // snapshots handed to attempts, and given back
+
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -138,6 +140,7 @@ func newHarness(t *testing.T, cfg *config.Config, o harnessOptions) *harness {
 	if testing.Verbose() {
 		level = slog.LevelDebug
 	}
+	ups := upstream.NewPool(upstream.PoolOptions{})
 	p, err := New(Options{
 		Name:        "worker-1",
 		Concurrency: o.concurrency,
@@ -145,9 +148,19 @@ func newHarness(t *testing.T, cfg *config.Config, o harnessOptions) *harness {
 		Drain:       o.drain,
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		Registry:    h.reg,
-		Upstreams:   upstream.NewPool(upstream.PoolOptions{}),
-		Config:      h.cfg.Load,
-		Results:     h.store,
+		Current: func() (*Snapshot, func()) {
+			cfg := h.cfg.Load()
+			h.acquired.Add(1)
+			release := func() { h.released.Add(1) }
+			if cfg == nil {
+				return nil, release
+			}
+			eps := map[string]*upstream.Client{}
+			for name, ep := range cfg.Endpoints {
+				eps[name] = ups.Client(ep)
+			}
+			return &Snapshot{Config: cfg, Results: h.store, Endpoints: eps}, release
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,13 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/internal/httpheader"
+	"github.com/openhqm/openhqm/internal/upstream"
 )
 
 // defaultTimeout applies when neither the route nor the endpoint sets one.
@@ -34,9 +35,11 @@ type attempt struct {
 	start time.Time
 	hb    *heartbeat
 
-	cfg *config.Config // the generation this attempt runs on
-	pol policy
-	res *backends.Result // the record being written; nil until marked processing
+	cfg     *config.Config // the generation this attempt runs on
+	results Results        // the result store of that generation
+	snap    *Snapshot
+	pol     policy
+	res     *backends.Result // the record being written; nil until marked processing
 }
 
 // handle processes one delivery; it never panics.
@@ -65,7 +68,11 @@ func (p *Pool) handle(r *runner, d *backends.Delivery) {
 			a.nack(backoff(defaultRetry, d.Attempt, p.rand))
 		}
 	}()
-	a.cfg = p.opts.Config()
+	snap, done := p.opts.Current()
+	defer done()
+	if snap != nil {
+		a.snap, a.cfg, a.results = snap, snap.Config, snap.Results
+	}
 	a.hb = p.startHeartbeat(a)
 	defer a.hb.stop()
 	a.run()
@@ -85,7 +92,7 @@ func (a *attempt) run() {
 		a.log.Warn("route not in the current configuration; using the default retry policy")
 	}
 
-	prev, err := a.p.opts.Results.Get(ctx, a.job.ID)
+	prev, err := a.results.Get(ctx, a.job.ID)
 	switch {
 	case err == nil:
 	case errors.Is(err, backends.ErrNotFound), errors.Is(err, backends.ErrExpired):
@@ -117,18 +124,18 @@ func (a *attempt) run() {
 			a.res.Attempts-1, limit), nil)
 		return
 	}
-	if err := a.p.opts.Results.Update(ctx, a.res, a.cfg.Results.TTL); err != nil {
+	if err := a.results.Update(ctx, a.res, a.cfg.Results.TTL); err != nil {
 		a.storeFailed("mark processing", err)
 		return
 	}
 
-	ep := a.cfg.Endpoints[a.job.Endpoint]
-	if ep == nil {
+	client := a.snap.Endpoints[a.job.Endpoint]
+	if client == nil {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "endpoint_missing").Inc()
 		a.fail(fmt.Sprintf("endpoint %q is not in the current configuration", a.job.Endpoint), nil)
 		return
 	}
-	a.replay(ctx, ep)
+	a.replay(ctx, client)
 }
 
 // processing is the record marking this attempt as started. Attempts counts
@@ -178,11 +185,11 @@ func copyAnswer(resp *fasthttp.Response) *answer {
 	}
 }
 
-// replay sends the job to ep and settles it from the outcome.
-func (a *attempt) replay(ctx context.Context, ep *config.Endpoint) {
+// replay sends the job to the endpoint and settles it from the outcome.
+func (a *attempt) replay(ctx context.Context, client *upstream.Client) {
 	timeout := a.pol.timeout
 	if timeout <= 0 {
-		timeout = ep.Timeout
+		timeout = client.Endpoint().Timeout
 	}
 	if timeout <= 0 {
 		timeout = defaultTimeout
@@ -193,7 +200,14 @@ func (a *attempt) replay(ctx context.Context, ep *config.Endpoint) {
 	defer fasthttp.ReleaseResponse(resp)
 	buildRequest(req, a.job)
 
-	err := a.p.opts.Upstreams.Client(ep).Do(req, resp, a.p.now().Add(timeout))
+	deadline := a.p.now().Add(timeout)
+	var err error
+	if a.job.Path == "" {
+		// A job of the original's submit API: to the endpoint's URL itself.
+		err = client.DoBase(req, resp, deadline)
+	} else {
+		err = client.Do(req, resp, deadline)
+	}
 	if ctx.Err() != nil {
 		a.log.Warn("drain time over during the request; the job will be delivered again", keyErr, err)
 		return
@@ -250,11 +264,12 @@ func buildRequest(req *fasthttp.Request, job *backends.Job) {
 	}
 	req.SetRequestURI(uri)
 	for _, h := range job.Headers {
-		name := http.CanonicalHeaderKey(h.Name)
-		if hopByHop[name] || name == "Content-Length" || name == "Host" {
+		// Jobs are stored without these; a job written by hand or by an
+		// older version must not smuggle framing into the replay either.
+		if httpheader.IsHopByHop(h.Name) || httpheader.Framing(h.Name) {
 			continue
 		}
-		req.Header.Add(name, h.Value)
+		req.Header.Add(h.Name, h.Value)
 	}
 	// Set, not Add: the app sees one key per job, the same on every attempt.
 	req.Header.Set("Idempotency-Key", job.ID)
@@ -288,7 +303,7 @@ func (a *attempt) complete(ans *answer) {
 	r.UpdatedAt, r.CompletedAt = now, now
 	r.Error = ""
 	r.StatusCode, r.Headers, r.Body = ans.status, ans.headers, ans.body
-	if err := a.p.opts.Results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
+	if err := a.results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
 		a.storeFailed("store result", err)
 		return
 	}
@@ -304,7 +319,7 @@ func (a *attempt) retry(reason string, delay time.Duration) {
 	r.Status = backends.StatusPending
 	r.UpdatedAt = now
 	r.Error = fmt.Sprintf("attempt %d: %s; retrying in %s", r.Attempts, reason, delay.Round(time.Millisecond))
-	if err := a.p.opts.Results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
+	if err := a.results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
 		// The nack below loses nothing; the status just lags.
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "results").Inc()
 		a.log.Warn("could not record the failed attempt", keyErr, err)
@@ -325,7 +340,7 @@ func (a *attempt) fail(reason string, ans *answer) {
 	if ans != nil {
 		r.StatusCode, r.Headers, r.Body = ans.status, ans.headers, ans.body
 	}
-	if err := a.p.opts.Results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
+	if err := a.results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
 		a.storeFailed("store failure", err)
 		return
 	}
@@ -376,67 +391,4 @@ func (a *attempt) nack(delay time.Duration) {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "ack").Inc()
 		a.log.Warn("nack failed; the job will be delivered again after its lease", keyErr, err)
 	}
-}
-
-// heartbeat extends a delivery's lease every lease/3 until stopped.
-type heartbeat struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
-}
-
-// stop ends the heartbeat and waits for it; safe to call more than once.
-// After stop returns, the delivery belongs to the job goroutine alone.
-func (h *heartbeat) stop() {
-	if h == nil {
-		return
-	}
-	h.once.Do(func() {
-		h.cancel()
-		<-h.done
-	})
-}
-
-func (p *Pool) startHeartbeat(a *attempt) *heartbeat {
-	lease := defaultLease
-	if a.cfg != nil && a.cfg.Queues[a.r.queue] != nil && a.cfg.Queues[a.r.queue].Lease > 0 {
-		lease = a.cfg.Queues[a.r.queue].Lease
-	} else if left := a.d.LeaseUntil.Sub(p.now()); left > 0 {
-		lease = left
-	}
-	every := max(lease/3, 10*time.Millisecond)
-	ctx, cancel := context.WithCancel(a.r.jobCtx)
-	h := &heartbeat{cancel: cancel, done: make(chan struct{})}
-	go func() { // owned by the job: stop waits for it
-		defer close(h.done)
-		defer func() {
-			if v := recover(); v != nil {
-				p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "panic").Inc()
-				a.log.Error("lease heartbeat panicked; the lease is no longer extended", keyErr, fmt.Errorf("panic: %v", v))
-			}
-		}()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			err := a.r.c.Extend(ctx, a.d, lease)
-			switch {
-			case err == nil:
-			case ctx.Err() != nil:
-				return
-			case errors.Is(err, backends.ErrLeaseLost):
-				p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "lease_lost").Inc()
-				a.log.Warn("lease lost; another worker may process the job too", keyErr, err)
-				return
-			default:
-				p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "extend").Inc()
-				p.logs.log(a.log, slog.LevelWarn, "extend:"+a.r.queue, "lease extension failed", keyErr, err)
-			}
-		}
-	}()
-	return h
 }

@@ -41,7 +41,17 @@ type Results interface {
 	Update(ctx context.Context, r *backends.Result, ttl time.Duration) error
 }
 
-// Options configure a Pool. Upstreams, Config and Results are required.
+// Snapshot is what one job attempt uses of the configuration generation that
+// was current when it started: the configuration (retry policy, timeouts),
+// the result store and the endpoint clients. It must stay usable until the
+// attempt calls the function Options.Current returned with it.
+type Snapshot struct {
+	Config    *config.Config
+	Results   Results
+	Endpoints map[string]*upstream.Client // by endpoint name
+}
+
+// Options configure a Pool. Current is required.
 type Options struct {
 	// Name is the stable consumer name given to the queue backends (the
 	// worker's --name, the pod name): a restarted worker with the same name
@@ -60,13 +70,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Registry receives the pool's metrics; nil registers nothing.
 	Registry prometheus.Registerer
-	// Upstreams gives the HTTP client of an endpoint.
-	Upstreams *upstream.Pool
-	// Config returns the current configuration generation. It is called once
-	// per job attempt, and that snapshot is used to the end of the attempt.
-	Config func() *config.Config
-	// Results stores job status and outcomes.
-	Results Results
+	// Current returns the generation a job attempt uses, and the function
+	// that ends that use. It is called once per attempt, and the function
+	// once when the attempt has settled the job (stored its outcome and
+	// acked, nacked or dead-lettered it). It may return a nil Snapshot
+	// before any configuration is loaded; the job is then retried later.
+	Current func() (*Snapshot, func())
 	// Now and Rand (uniform in [0, 1)) are hooks for tests; defaults
 	// time.Now and math/rand/v2.Float64.
 	Now  func() time.Time
@@ -107,13 +116,8 @@ var ErrRunning = errors.New("worker pool already started")
 
 // New checks the options and registers the metrics.
 func New(opts Options) (*Pool, error) {
-	switch {
-	case opts.Upstreams == nil:
-		return nil, errors.New("workerpool: Upstreams is required")
-	case opts.Config == nil:
-		return nil, errors.New("workerpool: Config is required")
-	case opts.Results == nil:
-		return nil, errors.New("workerpool: Results is required")
+	if opts.Current == nil {
+		return nil, errors.New("workerpool: Current is required")
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 16

@@ -513,8 +513,45 @@ func TestRedeliveryOfFinishedJobDoesNotCallTheApp(t *testing.T) {
 	}
 }
 
+// TestEveryAttemptGivesItsSnapshotBack: the process retires a configuration
+// generation when the last attempt using it gives it back, so every attempt
+// must, however it ends (completed, retried, dead-lettered, panicked).
+func TestEveryAttemptGivesItsSnapshotBack(t *testing.T) {
+	a := newApp(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		switch r.URL.Path {
+		case "/fail":
+			w.WriteHeader(http.StatusInternalServerError)
+		case "/flaky":
+			if n%2 == 1 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprint(w, "ok")
+	})
+	cfg := testConfig(t, a.URL)
+	for _, r := range cfg.Routes {
+		r.Retry.Initial, r.Retry.Max = time.Millisecond, time.Millisecond
+	}
+	h := newHarness(t, cfg, harnessOptions{concurrency: 4})
+	h.start()
+	var ids []string
+	for i := range 12 {
+		path := []string{"/ok", "/fail", "/flaky"}[i%3]
+		ids = append(ids, h.submit("jobs", &backends.Job{Route: "orders", Method: "PUT", Path: path}).ID)
+	}
+	for _, id := range ids {
+		h.wait(id, backends.StatusCompleted, backends.StatusFailed)
+	}
+	h.stop()
+	acq, rel := h.acquired.Load(), h.released.Load()
+	if acq < int64(len(ids)) || acq != rel {
+		t.Errorf("snapshots acquired %d, released %d; want every one released, at least %d", acq, rel, len(ids))
+	}
+}
+
 func TestNewRequiresDependencies(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
-		t.Error("New without Upstreams, Config and Results succeeded")
+		t.Error("New without Current succeeded")
 	}
 }

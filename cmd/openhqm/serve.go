@@ -5,16 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"sync"
-	"time"
 
-	"github.com/valyala/fasthttp"
-
-	"github.com/openhqm/openhqm/config"
-	"github.com/openhqm/openhqm/router"
-	"github.com/openhqm/openhqm/workerpool"
+	"github.com/openhqm/openhqm/internal/process"
 )
 
 const serveSynopsis = `serve [-c PATH]
@@ -22,19 +15,10 @@ const serveSynopsis = `serve [-c PATH]
 Runs the ingress: the sync proxy, async submits, the job API and the admin
 endpoints, and the worker pool in-process when worker.embedded is true.
 PATH is a file or a directory of *.hcl / *.hcl.json files. Without -c:
-$OPENHQM_CONFIG, then the original OpenHQM's OPENHQM_* variables, then
-/etc/openhqm, then the embedded default configuration.`
+$OPENHQM_CONFIG, then /etc/openhqm, then the original OpenHQM's OPENHQM_*
+variables, then the embedded default configuration.`
 
-// shutdownTimeout bounds how long serve waits for in-flight requests after
-// SIGTERM before it closes their connections.
-const shutdownTimeout = 30 * time.Second
-
-// serveMain runs `openhqm serve`.
-//
-// Shutdown order, on SIGINT/SIGTERM: stop the config watcher; stop accepting
-// and finish in-flight requests (up to shutdownTimeout); stop the worker pool
-// (it finishes in-flight jobs within worker.drain and leaves the rest for
-// redelivery); close the backends and the endpoint clients.
+// serveMain runs `openhqm serve` until ctx is done (SIGINT or SIGTERM).
 func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", serveSynopsis, stderr)
 	var path string
@@ -42,176 +26,60 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&path, "config", "", "same as -c")
 	if err := fs.Parse(args); err != nil {
 		if isHelp(err) {
-			return 0
+			return exitOK
 		}
-		return 2
+		return exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "openhqm serve: unexpected argument %q (use -c PATH)\n", fs.Arg(0))
-		return 2
+		return exitUsage
 	}
-	a, code := newApp("serve", path, "", stderr)
-	if a == nil {
-		return code
-	}
-	cfg := a.cfg.Load()
-	a.name = consumerName("", os.LookupEnv)
-	a.set.consumer = a.name
+	return runProcess(ctx, process.Options{Role: process.Serve, Name: consumerName("", os.LookupEnv)}, path, stderr)
+}
 
-	ver, _ := buildVersion()
-	r, err := router.New(router.Options{
-		Logger:     a.log,
-		Registry:   a.reg,
-		Pool:       a.ups,
-		Version:    ver,
-		Reload:     func(ctx context.Context) error { return a.reload(ctx, "api") },
-		ConfigInfo: a.configInfo,
-		Ready:      a.ready,
-		Components: a.components,
-		Async:      router.AsyncOptions{Queues: a.stagedQueue, Results: liveResults{a}},
-	})
+// runProcess loads the configuration for opts, starts the process and runs
+// it until ctx is done. It prints why it cannot start to stderr and returns
+// the exit code.
+func runProcess(ctx context.Context, opts process.Options, path string, stderr io.Writer) int {
+	role := string(opts.Role)
+	opts.Source = process.ResolveSource(path, defaultConfigDir, os.LookupEnv)
+	opts.LookupEnv = os.LookupEnv
+	opts.Log = stderr
+	opts.Version, _ = buildVersion()
+	cfg, warnings, err := opts.Source.Load(os.LookupEnv)
+	var ce *process.ConfigError
+	switch {
+	case errors.As(err, &ce):
+		if len(ce.Diagnostics) > 0 {
+			writeDiagnosticsText(stderr, ce.Files, ce.Diagnostics, false)
+		}
+		fmt.Fprintf(stderr, "openhqm %s: %v\n", role, err)
+		return exitFailure
+	case err != nil:
+		fmt.Fprintf(stderr, "openhqm %s: %v\n", role, err)
+		return exitUsage
+	}
+	opts.Config, opts.Warnings = cfg, warnings
+	p, err := process.New(ctx, opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "openhqm serve: %v\n", err)
-		return 1
+		fmt.Fprintf(stderr, "openhqm %s: cannot start: %v\n", role, err)
+		return exitFailure
 	}
-	a.router = r
-	if cfg.Worker.Embedded {
-		a.workers, err = newWorkerPool(a, cfg)
-		if err != nil {
-			fmt.Fprintf(stderr, "openhqm serve: %v\n", err)
-			return 1
-		}
-	}
-	a.mu.Lock()
-	err = a.apply(ctx, cfg)
-	a.mu.Unlock()
-	if err != nil {
-		a.log.Error("cannot start", "err", err)
-		a.set.closeAll()
-		return 1
-	}
-
-	servers := []*listener{{addr: cfg.Server.Listen, srv: router.NewHTTPServer(cfg.Server, r.Handler, a.log)}}
-	if cfg.Server.AdminListen != "" {
-		servers = append(servers, &listener{addr: cfg.Server.AdminListen, srv: router.NewHTTPServer(cfg.Server, r.AdminHandler, a.log)})
-	}
-	code = runProcess(ctx, a, servers)
-	r.Close()
-	return code
+	return p.Run(ctx, nil)
 }
 
-// listener is one HTTP server of the process.
-type listener struct {
-	addr string
-	srv  *fasthttp.Server
-	ln   net.Listener // opened by runProcess
-}
-
-// runProcess serves the listeners, the worker pool and the reload loop until
-// ctx is done, then shuts them down in order. It returns the exit code.
-func runProcess(ctx context.Context, a *app, servers []*listener) int {
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	// Listen before serving: a taken port fails the start at once, and a
-	// shutdown that comes before Serve registered its listener still
-	// closes it (below), so Serve cannot outlive the process's shutdown.
-	for i, l := range servers {
-		ln, err := net.Listen("tcp", l.addr)
-		if err != nil {
-			for _, prev := range servers[:i] {
-				prev.ln.Close()
-			}
-			a.log.Error("cannot listen", "addr", l.addr, "err", err)
-			a.set.closeAll()
-			a.ups.Close()
-			return 1
-		}
-		l.ln = ln
+// consumerName is the stable name of this process toward the queues: the
+// --name flag, else $POD_NAME, else the hostname. A restarted worker with the
+// same name takes back its own pending jobs at once.
+func consumerName(flagName string, lookup func(string) (string, bool)) string {
+	if flagName != "" {
+		return flagName
 	}
-	failed := make(chan error, len(servers))
-	var httpWG sync.WaitGroup
-	for _, l := range servers {
-		httpWG.Go(func() {
-			a.log.Info("listening", "addr", l.ln.Addr().String())
-			if err := l.srv.Serve(l.ln); err != nil {
-				failed <- fmt.Errorf("serve %s: %w", l.addr, err)
-			}
-		})
+	if v, ok := lookup("POD_NAME"); ok && v != "" {
+		return v
 	}
-
-	var watcher, bg sync.WaitGroup
-	watcher.Go(func() { a.watch(runCtx, sighup(runCtx)) })
-	workersCtx, stopWorkers := context.WithCancel(context.Background())
-	defer stopWorkers()
-	if a.workers != nil {
-		bg.Go(func() {
-			if err := a.workers.Run(workersCtx); err != nil {
-				a.log.Error("worker pool", "err", err)
-			}
-		})
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
 	}
-
-	code := 0
-	select {
-	case <-ctx.Done():
-		a.log.Info("shutting down")
-	case err := <-failed:
-		a.log.Error("cannot serve", "err", err)
-		code = 1
-	}
-	stop() // the watcher: no reload may reconcile a pool that is draining
-	watcher.Wait()
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	for _, l := range servers {
-		if err := l.srv.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			a.log.Warn("http shutdown", "addr", l.addr, "err", err)
-		}
-		l.ln.Close() // in case Serve had not registered it yet
-	}
-	cancel()
-	httpWG.Wait()
-	close(a.stopping)
-	stopWorkers() // the pool drains within worker.drain
-	bg.Wait()
-	a.retiring.Wait()
-	a.set.closeAll()
-	a.ups.Close()
-	a.log.Info("stopped")
-	return code
-}
-
-// start creates the worker pool when withWorkers and applies the first
-// generation. It returns a non-zero exit code when the process cannot start.
-func (a *app) start(ctx context.Context, withWorkers bool, stderr io.Writer) int {
-	cfg := a.cfg.Load()
-	if withWorkers {
-		var err error
-		if a.workers, err = newWorkerPool(a, cfg); err != nil {
-			fmt.Fprintf(stderr, "openhqm %s: %v\n", a.role, err)
-			return 1
-		}
-	}
-	a.mu.Lock()
-	err := a.apply(ctx, cfg)
-	a.mu.Unlock()
-	if err != nil {
-		a.log.Error("cannot start", "err", err)
-		a.set.closeAll()
-		return 1
-	}
-	return 0
-}
-
-func newWorkerPool(a *app, cfg *config.Config) (*workerpool.Pool, error) {
-	return workerpool.New(workerpool.Options{
-		Name:        a.name,
-		Concurrency: cfg.Worker.Concurrency,
-		BatchSize:   cfg.Worker.BatchSize,
-		Drain:       cfg.Worker.Drain,
-		Logger:      a.log,
-		Registry:    a.reg,
-		Upstreams:   a.ups,
-		Config:      a.cfg.Load,
-		Results:     liveResults{a},
-	})
+	return "openhqm"
 }

@@ -23,6 +23,7 @@ type Client struct {
 	scheme   string
 	host     []byte
 	basePath []byte   // without trailing slash; empty when the URL has none
+	urlPath  []byte   // the URL's path as written; "/" when it has none
 	inject   []header // static headers, then the auth header (last, so it wins)
 
 	inFlight   prometheus.Gauge
@@ -52,6 +53,18 @@ func (c *Client) Endpoint() *config.Endpoint { return c.ep }
 // addresses and must not reach clients. Do allocates nothing in steady state
 // on success.
 func (c *Client) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	return c.do(req, resp, deadline, false)
+}
+
+// DoBase is Do for a request addressed to the endpoint's URL itself (its
+// path exactly, "/" when it has none) instead of a path under it: the
+// original OpenHQM's submit API sent every job there. req's path is
+// replaced; its query is kept.
+func (c *Client) DoBase(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	return c.do(req, resp, deadline, true)
+}
+
+func (c *Client) do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, base bool) error {
 	if c.lim != nil {
 		if err := c.lim.acquire(deadline); err != nil {
 			if err == ErrOverloaded {
@@ -64,17 +77,20 @@ func (c *Client) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline tim
 	c.inFlight.Inc()
 	defer c.inFlight.Dec()
 
-	c.prepare(req)
+	c.prepare(req, base)
 	if err := c.hc.DoDeadline(req, resp, deadline); err != nil {
 		return classify(err)
 	}
 	return nil
 }
 
-func (c *Client) prepare(req *fasthttp.Request) {
+func (c *Client) prepare(req *fasthttp.Request, base bool) {
 	u := req.URI()
 	u.DisablePathNormalizing = true // forward the path exactly as the client wrote it
-	if len(c.basePath) > 0 {
+	switch {
+	case base:
+		u.SetPathBytes(c.urlPath)
+	case len(c.basePath) > 0:
 		buf := bytebufferpool.Get()
 		buf.B = append(buf.B, c.basePath...)
 		buf.B = append(buf.B, u.PathOriginal()...)
@@ -128,4 +144,11 @@ func basePath(ep *config.Endpoint) []byte {
 		return nil
 	}
 	return []byte(p)
+}
+
+func urlPath(ep *config.Endpoint) []byte {
+	if p := ep.URL.EscapedPath(); p != "" {
+		return []byte(p)
+	}
+	return []byte("/")
 }

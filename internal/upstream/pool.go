@@ -106,6 +106,7 @@ func (p *Pool) Client(ep *config.Endpoint) *Client {
 		scheme:     ep.URL.Scheme,
 		host:       []byte(ep.URL.Host),
 		basePath:   basePath(ep),
+		urlPath:    urlPath(ep),
 		inject:     injectedHeaders(ep),
 		inFlight:   p.inFlight.WithLabelValues(ep.Name),
 		rejections: p.rejections.WithLabelValues(ep.Name),

@@ -4,13 +4,11 @@ import (
 	"errors"
 	"net"
 	"net/url"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/openhqm/openhqm/config"
 	"github.com/valyala/fasthttp"
 )
@@ -73,6 +71,33 @@ func do(t testing.TB, c *Client, method, uri string, hdr map[string]string, time
 	resp := &fasthttp.Response{}
 	err := c.Do(req, resp, time.Now().Add(timeout))
 	return resp, err
+}
+
+// TestDoBaseSendsTheEndpointURL: a job of the original's submit API goes to
+// the endpoint's URL exactly as configured, trailing slash or not.
+func TestDoBaseSendsTheEndpointURL(t *testing.T) {
+	addr, last := recorder(t)
+	pool := NewPool(PoolOptions{})
+	defer pool.Close()
+	for _, tc := range []struct{ path, uri, want string }{
+		{"", "/ignored", "/"},
+		{"/api/process", "/", "/api/process"},
+		{"/api/process/", "/x", "/api/process/"},
+		{"/api/process", "/?a=1", "/api/process?a=1"},
+	} {
+		req := fasthttp.AcquireRequest()
+		req.Header.SetMethod("POST")
+		req.SetRequestURI(tc.uri)
+		resp := &fasthttp.Response{}
+		err := pool.Client(endpoint(t, "app", "http://"+addr+tc.path)).DoBase(req, resp, time.Now().Add(time.Second))
+		fasthttp.ReleaseRequest(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := last().URI; got != tc.want {
+			t.Errorf("endpoint path %q, request %q: app saw %q, want %q", tc.path, tc.uri, got, tc.want)
+		}
+	}
 }
 
 func TestDoInjectsAuthHeadersAndBasePath(t *testing.T) {
@@ -282,56 +307,6 @@ func TestPoolReuse(t *testing.T) {
 	}
 }
 
-func TestStripHopByHop(t *testing.T) {
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	raw := "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret-Hop\r\nConnection: Foo\r\nKeep-Alive: 5\r\n" +
-		"TE: trailers\r\nUpgrade: websocket\r\nProxy-Authorization: x\r\nX-Secret-Hop: 1\r\nFoo: 2\r\nX-Keep: 3\r\n\r\n"
-	if err := req.Read(bufioReader(raw)); err != nil {
-		t.Fatal(err)
-	}
-	StripHopByHop(&req.Header)
-	if diff := cmp.Diff([]string{"Host: h", "X-Keep: 3"}, headerLines(req.Header.All())); diff != "" {
-		t.Errorf("request headers (-want +got):\n%s", diff)
-	}
-
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
-	rawResp := "HTTP/1.1 200 OK\r\nConnection: close, X-Internal\r\nX-Internal: 1\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\nProxy-Authenticate: Basic\r\nX-Keep: 1\r\n\r\n2\r\nok\r\n0\r\n\r\n"
-	if err := resp.Read(bufioReader(rawResp)); err != nil {
-		t.Fatal(err)
-	}
-	StripHopByHopResponse(&resp.Header)
-	got := headerLines(resp.Header.All())
-	for _, l := range got {
-		name := strings.SplitN(l, ":", 2)[0]
-		switch name {
-		case "Connection", "X-Internal", "Transfer-Encoding", "Trailer", "Proxy-Authenticate":
-			t.Errorf("response still has %q (all: %v)", l, got)
-		}
-	}
-	if resp.ConnectionClose() {
-		t.Error("response still asks to close")
-	}
-	if string(resp.Body()) != "ok" {
-		t.Errorf("body %q", resp.Body())
-	}
-}
-
-func TestStripHopByHopAllocs(t *testing.T) {
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	allocs := testing.AllocsPerRun(200, func() {
-		req.Header.Set("Connection", "keep-alive, X-Hop")
-		req.Header.Set("X-Hop", "1")
-		req.Header.Set("Te", "trailers")
-		StripHopByHop(&req.Header)
-	})
-	if allocs != 0 {
-		t.Errorf("StripHopByHop allocates %v times per run", allocs)
-	}
-}
-
 func TestDoAllocs(t *testing.T) {
 	addr := startApp(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"ok":true}`) })
 	pool := NewPool(PoolOptions{})
@@ -357,13 +332,4 @@ func TestDoAllocs(t *testing.T) {
 	if allocs := testing.AllocsPerRun(200, run); allocs != 0 {
 		t.Errorf("Do allocates %v times per request", allocs)
 	}
-}
-
-func headerLines(all func(func([]byte, []byte) bool)) []string {
-	var out []string
-	for k, v := range all {
-		out = append(out, string(k)+": "+string(v))
-	}
-	sort.Strings(out)
-	return out
 }

@@ -1,4 +1,4 @@
-package main
+package process
 
 import (
 	"context"
@@ -6,9 +6,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"reflect"
+	"sync"
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/kafka"
@@ -17,61 +19,74 @@ import (
 	"github.com/openhqm/openhqm/config"
 )
 
-// openQueue is a queue client together with the configuration it was opened
-// with, so that a reload can tell whether it may be reused.
-type openQueue struct {
-	cfg config.Queue // Range cleared: moving a block in the file changes nothing
-	// results is where the queue writes pending result records itself (see
-	// resultsLayout); "" when it does not.
-	results string
-	q       backends.Queue
+// handle is one open backend client, shared by every generation (and every
+// worker consumer) that uses it, and closed when the last of them lets go.
+type handle struct {
+	what string // "queue NAME" or "results", for logs
+	c    io.Closer
+	refs int // guarded by backendSet.mu
 }
 
-// openResults is the result store with the configuration it was opened with.
-type openResults struct {
+// queueHandle is a queue client with the configuration it was opened with,
+// so that a reload can tell whether it may be reused.
+type queueHandle struct {
+	handle
+	cfg config.Queue // Range cleared: moving a block in the file changes nothing
+	// layout is the results key prefix when the queue writes pending
+	// result records itself (see resultsLayout); "" when it does not.
+	layout string
+	q      backends.Queue
+}
+
+// resultsHandle is the result store with the configuration it was opened
+// with.
+type resultsHandle struct {
+	handle
 	cfg config.Results
 	s   backends.ResultStore
 }
 
-// backendSet opens queue clients and the result store for a configuration,
-// reusing those whose settings did not change. It is used by the reload
-// loop only (one goroutine at a time).
+// backendSet opens queue clients and result stores, reuses those whose
+// settings did not change, and closes each once nothing uses it. prepare
+// runs on the reload path only (one at a time); release may run on any
+// goroutine.
 type backendSet struct {
 	log      *slog.Logger
 	consumer string // this process's stable name: Kafka client id
-	queues   map[string]*openQueue
-	results  *openResults
+
+	mu      sync.Mutex
+	queues  map[string]*queueHandle // the newest generation's, for reuse
+	results *resultsHandle
+	closing sync.WaitGroup // Close calls in progress
 }
 
-// plan is the backends of one generation: what it uses, and what only the
-// previous one used (to be closed once nothing of the old generation runs).
+// plan is the backends of one generation being built.
 type plan struct {
-	queues       map[string]*openQueue
-	results      *openResults
-	opened       []closer // created for this plan: closed if the plan is abandoned
-	retired      []closer // used only by the previous generation
-	keptSettings []string // memory backends whose changed settings wait for a restart
+	queues       map[string]*queueHandle
+	results      *resultsHandle
+	opened       []*handle // created for this plan: closed if it is abandoned
+	keptSettings []string  // memory backends whose changed settings wait for a restart
 }
-
-type closer interface{ Close() error }
 
 // prepare opens what cfg needs and is not open yet. On error everything it
-// opened is closed and the running backends are untouched.
+// opened is closed and nothing else changes. The plan takes no reference
+// until commit.
 func (b *backendSet) prepare(ctx context.Context, cfg *config.Config) (*plan, error) {
-	p := &plan{queues: make(map[string]*openQueue, len(cfg.Queues))}
+	b.mu.Lock()
+	oldQueues, oldResults := b.queues, b.results
+	b.mu.Unlock()
+	p := &plan{queues: make(map[string]*queueHandle, len(cfg.Queues))}
 	fail := func(err error) (*plan, error) {
-		for _, c := range p.opened {
-			c.Close()
-		}
+		b.abandon(p)
 		return nil, err
 	}
 	for name, qc := range cfg.Queues {
 		want := *qc
 		want.Range = (config.Queue{}).Range
 		layout := resultsLayout(&want, &cfg.Results)
-		old := b.queues[name]
+		old := oldQueues[name]
 		switch {
-		case old != nil && reflect.DeepEqual(old.cfg, want) && old.results == layoutKey(layout):
+		case old != nil && reflect.DeepEqual(old.cfg, want) && old.layout == layoutKey(layout):
 			p.queues[name] = old
 			continue
 		case old != nil && old.cfg.Backend == config.BackendMemory && want.Backend == config.BackendMemory:
@@ -80,20 +95,16 @@ func (b *backendSet) prepare(ctx context.Context, cfg *config.Config) (*plan, er
 			p.keptSettings = append(p.keptSettings, "queue "+name)
 			continue
 		}
-		q, err := openQueueBackend(ctx, &want, layout, b.consumer, b.log)
+		q, err := openQueue(ctx, &want, layout, b.consumer, b.log)
 		if err != nil {
 			return fail(fmt.Errorf("queue %q: %w", name, err))
 		}
-		oq := &openQueue{cfg: want, results: layoutKey(layout), q: q}
-		p.queues[name] = oq
-		p.opened = append(p.opened, q)
+		h := &queueHandle{handle: handle{what: "queue " + name, c: q}, cfg: want, layout: layoutKey(layout), q: q}
+		p.queues[name] = h
+		p.opened = append(p.opened, &h.handle)
 	}
-	for name, old := range b.queues {
-		if p.queues[name] == old {
-			continue
-		}
-		p.retired = append(p.retired, old.q)
-		if old.cfg.Backend == config.BackendMemory {
+	for name, old := range oldQueues {
+		if p.queues[name] == nil && old.cfg.Backend == config.BackendMemory {
 			if st, err := old.q.Stats(ctx); err == nil && st.Depth > st.Pending {
 				b.log.Warn("a removed memory queue still holds jobs that were not started; they are dropped with it",
 					"queue", name, "jobs", st.Depth-st.Pending)
@@ -102,46 +113,75 @@ func (b *backendSet) prepare(ctx context.Context, cfg *config.Config) (*plan, er
 	}
 
 	want := cfg.Results
-	switch old := b.results; {
+	switch old := oldResults; {
 	case old != nil && reflect.DeepEqual(old.cfg, want):
 		p.results = old
 	case old != nil && old.cfg.Backend == config.BackendMemory && want.Backend == config.BackendMemory:
-		p.results = &openResults{cfg: want, s: old.s} // the TTL is read per job; the store keeps its records
+		// The TTL is read per job; the store keeps its records.
+		p.results = old
 		if old.cfg.MaxEntries != want.MaxEntries {
 			p.keptSettings = append(p.keptSettings, "results")
 		}
 	default:
-		s, err := openResultStore(ctx, &want)
+		s, err := openResults(ctx, &want)
 		if err != nil {
 			return fail(fmt.Errorf("results: %w", err))
 		}
-		p.results = &openResults{cfg: want, s: s}
-		p.opened = append(p.opened, s)
-		if old != nil {
-			p.retired = append(p.retired, old.s)
-		}
+		p.results = &resultsHandle{handle: handle{what: "results", c: s}, cfg: want, s: s}
+		p.opened = append(p.opened, &p.results.handle)
 	}
 	return p, nil
 }
 
-// commit makes p the running set.
-func (b *backendSet) commit(p *plan) {
-	b.queues = p.queues
-	b.results = p.results
+// abandon closes what prepare opened for a plan that will not be published.
+func (b *backendSet) abandon(p *plan) {
+	for _, h := range p.opened {
+		if err := h.c.Close(); err != nil {
+			b.log.Warn("closing a backend of a configuration that was not applied", "backend", h.what, "err", err)
+		}
+	}
 }
 
-// closeAll closes every running backend (at shutdown, after the workers stopped).
-func (b *backendSet) closeAll() {
-	for name, oq := range b.queues {
-		if err := oq.q.Close(); err != nil {
-			b.log.Warn("closing queue", "queue", name, "err", err)
-		}
+// commit makes p the set that later plans reuse from, and takes the new
+// generation's reference on each of its backends.
+func (b *backendSet) commit(p *plan) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, h := range p.queues {
+		h.refs++
 	}
-	if b.results != nil {
-		if err := b.results.s.Close(); err != nil {
-			b.log.Warn("closing result store", "err", err)
-		}
+	p.results.refs++
+	b.queues, b.results = p.queues, p.results
+}
+
+// acquire takes one more reference on h (a worker consumer on a queue).
+func (b *backendSet) acquire(h *handle) {
+	b.mu.Lock()
+	h.refs++
+	b.mu.Unlock()
+}
+
+// release drops one reference on h and closes it, in the background, when it
+// was the last.
+func (b *backendSet) release(h *handle) {
+	b.mu.Lock()
+	h.refs--
+	last := h.refs == 0
+	if h.refs < 0 {
+		b.mu.Unlock()
+		panic("process: backend " + h.what + " released more often than acquired")
 	}
+	b.mu.Unlock()
+	if !last {
+		return
+	}
+	b.closing.Go(func() {
+		if err := h.c.Close(); err != nil {
+			b.log.Warn("closing a backend no longer used", "backend", h.what, "err", err)
+		} else {
+			b.log.Debug("closed a backend no longer used", "backend", h.what)
+		}
+	})
 }
 
 // resultsLayout is the key layout of the result store when a Redis queue and
@@ -165,20 +205,16 @@ func layoutKey(l *redisbackend.ResultsLayout) string {
 // resultsPrefix is the key prefix of result records in Redis.
 func resultsPrefix(rc *config.Results) string { return rc.Prefix + "result:" }
 
-func openQueueBackend(ctx context.Context, qc *config.Queue, layout *redisbackend.ResultsLayout, consumer string, log *slog.Logger) (backends.Queue, error) {
+func openQueue(ctx context.Context, qc *config.Queue, layout *redisbackend.ResultsLayout, consumer string, log *slog.Logger) (backends.Queue, error) {
 	log = log.With("queue", qc.Name)
 	switch qc.Backend {
 	case config.BackendMemory:
-		q, err := memory.NewQueue(memory.QueueOptions{
+		return memory.NewQueue(memory.QueueOptions{
 			Name:          qc.Name,
 			MaxDepth:      int(qc.MaxDepth),
 			Lease:         qc.Lease,
 			DeadLetterMax: int(qc.DeadLetterMax),
 		})
-		if err != nil {
-			return nil, err
-		}
-		return q, nil
 	case config.BackendRedis:
 		q, err := redisbackend.New(ctx, redisbackend.Options{
 			URL:           qc.Redis.URL,
@@ -223,16 +259,12 @@ func openQueueBackend(ctx context.Context, qc *config.Queue, layout *redisbacken
 			}
 			opts.TLS = tc
 		}
-		q, err := kafka.New(opts)
-		if err != nil {
-			return nil, err
-		}
-		return q, nil
+		return kafka.New(opts)
 	}
 	return nil, fmt.Errorf("unknown queue backend %q", qc.Backend)
 }
 
-func openResultStore(ctx context.Context, rc *config.Results) (backends.ResultStore, error) {
+func openResults(ctx context.Context, rc *config.Results) (backends.ResultStore, error) {
 	switch rc.Backend {
 	case config.BackendMemory:
 		return memory.NewResults(memory.ResultsOptions{MaxEntries: rc.MaxEntries})

@@ -1,0 +1,201 @@
+// Package admin serves openhqm's probes, metrics, introspection and control
+// pages for `openhqm serve` and `openhqm worker` alike: /-/healthz,
+// /-/readyz, /health, /metrics, /-/config, /-/routes and POST /-/reload. It
+// owns no state: what a page shows comes from the functions in Options, so
+// each process hands it its own values.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// Options are what the pages show. Nil functions leave their page out (404),
+// except Ready, whose absence means always ready.
+type Options struct {
+	// Version is reported by /health.
+	Version string
+	// Gatherer is what /metrics serves; nil: no /metrics.
+	Gatherer prometheus.Gatherer
+	// MetricsEnabled reports whether /metrics is on in the current
+	// configuration; nil: always.
+	MetricsEnabled func() bool
+	// Ready reports whether the process can do its work (configuration
+	// loaded, queues and result store reachable). It is called with a
+	// context bounded by ProbeTimeout.
+	Ready func(ctx context.Context) error
+	// Config is the body of /-/config.
+	Config func() any
+	// Routes is the body of /-/routes; nil in a worker, which has none.
+	Routes func() any
+	// Reload runs a reload for POST /-/reload and returns the body of its
+	// success (the new generation) or why it was refused.
+	Reload func(ctx context.Context) (any, error)
+	// Observe, when set, counts each answer (request metrics).
+	Observe func(code int, start time.Time)
+	// ProbeTimeout bounds a readiness check; default 2s.
+	ProbeTimeout time.Duration
+}
+
+// Exposure says which pages a listener serves.
+type Exposure int
+
+const (
+	// Dedicated is a listener of its own (server.admin_listen, a worker's
+	// listen address): every page.
+	Dedicated Exposure = iota
+	// Shared is the application's listener: probes and metrics for
+	// everyone (the kubelet and Prometheus use that port), introspection
+	// too, and POST /-/reload from loopback callers only.
+	Shared
+)
+
+// Handler serves the admin pages. It is safe for concurrent use.
+type Handler struct {
+	opts    Options
+	metrics fasthttp.RequestHandler
+}
+
+// New returns a Handler.
+func New(opts Options) *Handler {
+	if opts.ProbeTimeout <= 0 {
+		opts.ProbeTimeout = 2 * time.Second
+	}
+	h := &Handler{opts: opts}
+	if opts.Gatherer != nil {
+		h.metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	return h
+}
+
+// Serve answers the request when its path is an admin page and reports
+// whether it was one; otherwise it leaves ctx untouched.
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx, exp Exposure) bool {
+	switch string(ctx.Path()) {
+	case "/-/healthz", "/-/readyz", "/health", "/metrics", "/-/config", "/-/routes", "/-/reload":
+	default:
+		return false
+	}
+	start := time.Now()
+	h.serve(ctx, exp)
+	if h.opts.Observe != nil {
+		h.opts.Observe(ctx.Response.StatusCode(), start)
+	}
+	return true
+}
+
+// Dedicated serves a listener of its own: the admin pages and 404 for
+// anything else.
+func (h *Handler) Dedicated(ctx *fasthttp.RequestCtx) {
+	if !h.Serve(ctx, Dedicated) {
+		writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not found"})
+	}
+}
+
+func (h *Handler) serve(ctx *fasthttp.RequestCtx, exp Exposure) {
+	switch string(ctx.Path()) {
+	case "/-/healthz":
+		writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
+	case "/-/readyz":
+		if err := h.ready(); err != nil {
+			writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+			return
+		}
+		writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
+	case "/health":
+		h.health(ctx)
+	case "/metrics":
+		if h.metrics == nil || (h.opts.MetricsEnabled != nil && !h.opts.MetricsEnabled()) {
+			writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "metrics are disabled"})
+			return
+		}
+		h.metrics(ctx)
+	case "/-/config":
+		page(ctx, h.opts.Config)
+	case "/-/routes":
+		page(ctx, h.opts.Routes)
+	case "/-/reload":
+		h.reload(ctx, exp)
+	}
+}
+
+func page(ctx *fasthttp.RequestCtx, f func() any) {
+	if f == nil {
+		writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not found"})
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, f())
+}
+
+func (h *Handler) ready() error {
+	if h.opts.Ready == nil {
+		return nil
+	}
+	c, cancel := context.WithTimeout(context.Background(), h.opts.ProbeTimeout)
+	defer cancel()
+	return h.opts.Ready(c)
+}
+
+// health answers in the original OpenHQM's shape, with 503 when not ready.
+func (h *Handler) health(ctx *fasthttp.RequestCtx) {
+	status, code := "healthy", fasthttp.StatusOK
+	components := map[string]string{"api": "healthy", "config": "healthy", "queue": "healthy"}
+	if err := h.ready(); err != nil {
+		status, code = "degraded", fasthttp.StatusServiceUnavailable
+		components["queue"] = "unhealthy: " + err.Error()
+	}
+	version := h.opts.Version
+	if version == "" {
+		version = "dev"
+	}
+	writeJSON(ctx, code, map[string]any{
+		"status":     status,
+		"version":    version,
+		"timestamp":  time.Now().UTC().Format(time.RFC3339Nano),
+		"components": components,
+	})
+}
+
+func (h *Handler) reload(ctx *fasthttp.RequestCtx, exp Exposure) {
+	if h.opts.Reload == nil {
+		writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not found"})
+		return
+	}
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		writeJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "use POST"})
+		return
+	}
+	if exp == Shared && !isLoopback(ctx.RemoteIP()) {
+		// The application's listener: only a caller inside the pod may
+		// trigger a reload.
+		writeJSON(ctx, fasthttp.StatusForbidden, map[string]string{"error": "reload is allowed from loopback only unless server.admin_listen is set"})
+		return
+	}
+	body, err := h.opts.Reload(context.Background())
+	if err != nil {
+		writeJSON(ctx, fasthttp.StatusUnprocessableEntity, map[string]string{"status": "failed", "error": err.Error()})
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, body)
+}
+
+func isLoopback(ip net.IP) bool { return ip != nil && ip.IsLoopback() }
+
+// writeJSON answers with v as indented JSON.
+func writeJSON(ctx *fasthttp.RequestCtx, code int, v any) {
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		b = []byte(`{"error":"cannot encode the answer"}`)
+	}
+	ctx.SetBody(append(b, '\n'))
+}
