@@ -5,9 +5,8 @@ import (
 	"strings"
 )
 
-// Specificity ranks how narrowly a route's path condition selects requests.
-// Routes are tried in Precedence order and the first whose every condition
-// matches wins.
+// Precedence returns the routes in the order they are tried, most specific
+// path condition first; the first route whose every condition matches wins.
 //
 // The order is deterministic and documented in the README:
 //  1. an exact path before a path template before a prefix before no path;

@@ -24,6 +24,7 @@ type rawRoute struct {
 	Headers  map[string]string `hcl:"headers,optional" doc:"Headers."`
 	Rate     float64           `hcl:"rate,optional" doc:"Rate."`
 	Retry    *rawRetry         `hcl:"retry,block" doc:"Retry."`
+	//lint:ignore U1000 an unexported field the generator must skip
 	internal int
 }
 
