@@ -16,8 +16,8 @@ import (
 
 // Facts are the settings of an openhqm HCL file that the manifests must agree
 // with. They are read from literal attributes only; openhqm itself (`openhqm
-// validate`) remains the judge of the whole file. Absent settings take the
-// defaults of DESIGN.md §2.
+// validate`) remains the judge of the whole file. Absent settings take
+// openhqm's defaults.
 type Facts struct {
 	Listen         string        // server.listen, default ":8000"
 	AdminListen    string        // server.admin_listen, default ""

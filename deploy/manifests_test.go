@@ -38,7 +38,7 @@ var externalSecrets = map[string][]string{
 	"redis-credentials": {"address", "connection-string", "password"},
 }
 
-// adminPaths are the paths each openhqm process serves itself (DESIGN.md §5).
+// adminPaths are the paths each openhqm process serves itself.
 var adminPaths = map[role][]string{
 	roleServe:  {"/-/healthz", "/-/readyz", "/health", "/metrics"},
 	roleWorker: {"/health", "/-/readyz", "/metrics"},

@@ -40,7 +40,8 @@ func (s *Server) notFound(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": msg})
 }
 
-// serveRoute runs the inbound checks and then the route's mode. DESIGN §3.
+// serveRoute runs the inbound checks (client auth, rate limit, body size),
+// the route's transform, and then the route's mode.
 func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, g *Generation, r *Route, start time.Time) {
 	st := r.state
 	ex := acquireExchange()

@@ -14,9 +14,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// The original OpenHQM's API (reference: original-openhqm.md §1), kept with
-// its JSON shapes where clients depend on them, without its bugs (§10
-// "fix"): a FAILED status answers 200, a JSON array or scalar result is
+// The original OpenHQM's API, kept with its JSON shapes where clients
+// depend on them, without its bugs: a FAILED status answers 200, a JSON array or scalar result is
 // returned as is, the PENDING record is removed when the enqueue fails,
 // Retry-After is set while a result is not ready, and submit_api.client_auth
 // scopes who reads a job. Not kept: CORS (the original allowed every origin;

@@ -32,8 +32,8 @@ func TestCommittedSchemaIsFresh(t *testing.T) {
 	}
 }
 
-// TestSchemaCoversTheLanguage checks that the documented language (DESIGN §2)
-// is all in the schema, so a block cannot vanish from the reference unnoticed.
+// TestSchemaCoversTheLanguage checks that the documented language is all in
+// the schema, so a block cannot vanish from the reference unnoticed.
 func TestSchemaCoversTheLanguage(t *testing.T) {
 	var doc struct {
 		Properties map[string]any `json:"properties"`
