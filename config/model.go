@@ -63,7 +63,18 @@ type Endpoint struct {
 	MaxPending     int           // requests allowed to wait for a slot; default 4×MaxConcurrency
 	Headers        []Header      // static headers added to every request, sorted by name
 	Auth           Auth
-	Range          hcl.Range // the block's definition, for diagnostics
+	CircuitBreaker *CircuitBreaker // nil: none
+	Range          hcl.Range       // the block's definition, for diagnostics
+}
+
+// CircuitBreaker stops openhqm from hammering an app that is down: after
+// Failures consecutive connect, timeout or 5xx failures it opens; sync
+// requests are then refused at once and jobs wait; after OpenFor one probe
+// decides.
+type CircuitBreaker struct {
+	Failures int           // default 5
+	OpenFor  time.Duration // default 5s
+	Probe    string        // path of a GET used as the probe; "": one real request or job
 }
 
 // Header is one header name and value.
@@ -169,9 +180,12 @@ type Route struct {
 	// failure (timeout, connection reset after the request was sent).
 	Idempotent bool
 	Timeout    time.Duration // the route's own timeout, else the endpoint's
-	ClientAuth *ClientAuth   // nil: anyone may call
-	RateLimit  *RateLimit    // nil: no limit
-	Transform  *Transform    // nil: the body is forwarded unchanged
+	// OnOverload says what a sync (or auto) request does when it finds its
+	// endpoint saturated or its breaker open: answer 503, or become a job.
+	OnOverload OnOverload
+	ClientAuth *ClientAuth // nil: anyone may call
+	RateLimit  *RateLimit  // nil: no limit
+	Transform  *Transform  // nil: the body is forwarded unchanged
 	Range      hcl.Range
 }
 
@@ -216,6 +230,14 @@ type Transform struct {
 	Headers map[string]*JQ // header name (canonical) → expression
 	Query   map[string]*JQ // query parameter → expression
 }
+
+// OnOverload is a route's answer to a saturated endpoint.
+type OnOverload string
+
+const (
+	OverloadReject OnOverload = "reject" // 503 + Retry-After (the default)
+	OverloadQueue  OnOverload = "queue"  // accepted as a job: 202
+)
 
 // RetryOn names a class of failure that is retried.
 type RetryOn string

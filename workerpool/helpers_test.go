@@ -309,3 +309,15 @@ func (h *harness) metric(name string, labels map[string]string) float64 {
 	}
 	return 0
 }
+
+// waitFor polls cond until it holds, failing after 10 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -115,27 +115,39 @@ func (a *attempt) run() {
 		return
 	}
 
+	// Wait while the endpoint holds jobs back (its breaker is open, or the
+	// app asked for a pause) before the attempt is counted: a job that
+	// waits is not charged, even when the drain ends the wait.
+	client := a.snap.Endpoints[a.job.Endpoint]
+	var turn upstream.Turn
+	if client != nil {
+		if turn, err = client.AwaitJob(ctx); err != nil {
+			a.log.Warn("drain time over while the endpoint held jobs back; the job will be delivered again", keyErr, err)
+			return
+		}
+	}
+
 	a.res = a.processing(prev)
 	limit := attemptsOf(a.pol.retry)
 	if a.res.Attempts > limit {
 		// The previous attempts ended without an outcome (a worker died or
 		// lost its lease): do not let a job that kills workers loop forever.
+		turn.Release()
 		a.fail(fmt.Sprintf("gave up: %d attempts ended without an outcome (the worker stopped or lost its lease); limit is %d",
 			a.res.Attempts-1, limit), nil)
 		return
 	}
 	if err := a.results.Update(ctx, a.res, a.cfg.Results.TTL); err != nil {
+		turn.Release()
 		a.storeFailed("mark processing", err)
 		return
 	}
-
-	client := a.snap.Endpoints[a.job.Endpoint]
 	if client == nil {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "endpoint_missing").Inc()
 		a.fail(fmt.Sprintf("endpoint %q is not in the current configuration", a.job.Endpoint), nil)
 		return
 	}
-	a.replay(ctx, client)
+	a.replay(ctx, client, turn)
 }
 
 // processing is the record marking this attempt as started. Attempts counts
@@ -185,8 +197,17 @@ func copyAnswer(resp *fasthttp.Response) *answer {
 	}
 }
 
-// replay sends the job to the endpoint and settles it from the outcome.
-func (a *attempt) replay(ctx context.Context, client *upstream.Client) {
+// maxInlinePause is the longest pause asked by the app (Retry-After on a
+// 429 or 503) that a job waits out holding its worker slot; a longer one
+// returns the job to the queue with that delay, both uncharged.
+const maxInlinePause = 30 * time.Second
+
+// replay sends the job to the endpoint on turn and settles it from the
+// outcome. A failure that belongs to the endpoint rather than to the job
+// is not charged: the failed half-open probe of an endpoint still down
+// waits for the next turn, and a 429 or 503 with Retry-After pauses every
+// job of the endpoint for the time the app asked.
+func (a *attempt) replay(ctx context.Context, client *upstream.Client, turn upstream.Turn) {
 	timeout := a.pol.timeout
 	if timeout <= 0 {
 		timeout = client.Endpoint().Timeout
@@ -198,40 +219,67 @@ func (a *attempt) replay(ctx context.Context, client *upstream.Client) {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	buildRequest(req, a.job)
-
-	deadline := a.p.now().Add(timeout)
-	var err error
-	if a.job.Path == "" {
-		// A job of the original's submit API: to the endpoint's URL itself.
-		err = client.DoBase(req, resp, deadline)
-	} else {
-		err = client.Do(req, resp, deadline)
-	}
-	if ctx.Err() != nil {
-		a.log.Warn("drain time over during the request; the job will be delivered again", keyErr, err)
-		return
-	}
-	var ans *answer
-	class := ""
-	if err != nil {
-		class = classifyErr(err)
-	} else {
-		ans = copyAnswer(resp)
-		class = classifyStatus(ans.status)
-	}
-	if class == "" {
-		a.complete(ans)
-		return
-	}
-	a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, class).Inc()
-	reason := describe(class, err, ans, timeout)
-
 	on := a.pol.retry.On
 	if on == nil {
 		on = defaultRetry.On
 	}
-	retryable := retryableClass(on, class)
+	for {
+		req.Reset()
+		buildRequest(req, a.job)
+		// A job of the original's submit API has no path: it goes to the
+		// endpoint's URL itself.
+		err := turn.Send(req, resp, timeout, a.job.Path == "")
+		if ctx.Err() != nil {
+			a.log.Warn("drain time over during the request; the job will be delivered again", keyErr, err)
+			return
+		}
+		var ans *answer
+		class := ""
+		if err != nil {
+			class = classifyErr(err)
+		} else {
+			ans = copyAnswer(resp)
+			class = classifyStatus(ans.status)
+		}
+		if class == "" {
+			a.complete(ans)
+			return
+		}
+		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, class).Inc()
+		reason := describe(class, err, ans, timeout)
+		retryable := retryableClass(on, class)
+		if retryable && !ambiguous(class) {
+			pause := time.Duration(0)
+			if ans != nil && (ans.status == 429 || ans.status == 503) {
+				pause = parseRetryAfter(ans.retryAfter, a.p.now())
+			}
+			if pause > 0 {
+				client.Pause(a.p.now().Add(pause))
+				a.log.Info("the app asked for a pause; the endpoint's jobs wait, uncharged", "reason", reason, "pause", pause)
+				if pause > maxInlinePause {
+					a.retryUncharged(reason, pause)
+					return
+				}
+			} else if !turn.Probe() {
+				a.settleFailure(reason, ans, class, retryable)
+				return
+			}
+			// The endpoint is still down (its probe failed) or asked to
+			// wait: wait for the next turn, the attempt not charged.
+			if turn, err = client.AwaitJob(ctx); err != nil {
+				a.log.Warn("drain time over while the endpoint held jobs back; the job will be delivered again", keyErr, err)
+				return
+			}
+			continue
+		}
+		a.settleFailure(reason, ans, class, retryable)
+		return
+	}
+}
+
+// settleFailure retries a failed attempt with backoff while the policy
+// allows, else stores the job as failed.
+func (a *attempt) settleFailure(reason string, ans *answer, class string, retryable bool) {
 	if retryable && ambiguous(class) && !a.pol.idempotent && !idempotentMethod(a.job.Method) {
 		retryable = false
 		reason += fmt.Sprintf("; not retried: %s is not idempotent and the route does not set idempotent = true", a.job.Method)
@@ -242,7 +290,7 @@ func (a *attempt) replay(ctx context.Context, client *upstream.Client) {
 		if ans != nil {
 			delay = max(delay, parseRetryAfter(ans.retryAfter, a.p.now()))
 		}
-		a.retry(reason, delay)
+		a.retry(reason, delay, true)
 		return
 	}
 	if retryable {
@@ -312,13 +360,23 @@ func (a *attempt) complete(ans *answer) {
 	a.ack()
 }
 
-// retry records the failed attempt and returns the job to the queue.
-func (a *attempt) retry(reason string, delay time.Duration) {
+// retryUncharged returns the job to the queue after delay without counting
+// the attempt: the app asked for the pause.
+func (a *attempt) retryUncharged(reason string, delay time.Duration) { a.retry(reason, delay, false) }
+
+// retry records the failed attempt and returns the job to the queue. An
+// uncharged attempt is taken off the record's count, so the next delivery
+// counts the same number again.
+func (a *attempt) retry(reason string, delay time.Duration, charged bool) {
 	now := a.p.now()
 	r := *a.res
 	r.Status = backends.StatusPending
 	r.UpdatedAt = now
 	r.Error = fmt.Sprintf("attempt %d: %s; retrying in %s", r.Attempts, reason, delay.Round(time.Millisecond))
+	if !charged {
+		r.Attempts--
+		r.Error = fmt.Sprintf("%s; the app asked to wait %s, not counted as an attempt", reason, delay.Round(time.Millisecond))
+	}
 	if err := a.results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
 		// The nack below loses nothing; the status just lags.
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "results").Inc()

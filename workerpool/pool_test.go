@@ -202,7 +202,10 @@ func (q *recordingQueue) Nack(ctx context.Context, d *backends.Delivery, delay t
 	return q.Queue.Nack(ctx, d, delay)
 }
 
-func TestRetryAfterHonoured(t *testing.T) {
+// TestRetryAfterPausesTheEndpoint: a 429 with Retry-After pauses the
+// endpoint's jobs for the time the app asked; the job waits it out in place
+// (no nack, no lease churn) and the attempt is not charged.
+func TestRetryAfterPausesTheEndpoint(t *testing.T) {
 	a := newApp(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", "1")
@@ -219,13 +222,43 @@ func TestRetryAfterHonoured(t *testing.T) {
 	h.start()
 	job := h.submit("jobs", &backends.Job{Route: "orders"})
 	r := h.wait(job.ID, backends.StatusCompleted, backends.StatusFailed)
-	if r.Status != backends.StatusCompleted || r.Attempts != 2 {
-		t.Errorf("result = %s attempts %d; want completed after 2", r.Status, r.Attempts)
+	if r.Status != backends.StatusCompleted || r.Attempts != 1 {
+		t.Errorf("result = %s attempts %d; want completed, the paused attempt not charged", r.Status, r.Attempts)
+	}
+	if n := len(a.seen()); n != 2 {
+		t.Errorf("app saw %d requests, want 2", n)
 	}
 	rq.mu.Lock()
 	defer rq.mu.Unlock()
-	if d := cmp.Diff([]time.Duration{time.Second}, rq.delays); d != "" {
-		t.Errorf("nack delays (-want +got):\n%s", d)
+	if len(rq.delays) != 0 {
+		t.Errorf("nacked with %v; the job should have waited in place", rq.delays)
+	}
+}
+
+// TestLongRetryAfterReturnsTheJobUncharged: a pause longer than a job
+// should hold its worker slot returns the job to the queue with that delay,
+// still uncharged.
+func TestLongRetryAfterReturnsTheJobUncharged(t *testing.T) {
+	a := newApp(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	var rq *recordingQueue
+	h := newHarness(t, testConfig(t, a.URL), harnessOptions{wrapQueue: func(q *memory.Queue) Consumer {
+		rq = &recordingQueue{Queue: q}
+		return rq
+	}})
+	h.start()
+	job := h.submit("jobs", &backends.Job{Route: "orders"})
+	waitFor(t, func() bool { rq.mu.Lock(); defer rq.mu.Unlock(); return len(rq.delays) == 1 })
+	rq.mu.Lock()
+	if rq.delays[0] != 120*time.Second {
+		t.Errorf("nack delay %v, want the 120s the app asked", rq.delays[0])
+	}
+	rq.mu.Unlock()
+	r, err := h.results.Get(context.Background(), job.ID)
+	if err != nil || r.Status != backends.StatusPending || r.Attempts != 0 {
+		t.Errorf("record %+v (%v), want pending with no attempt charged", r, err)
 	}
 }
 
@@ -547,6 +580,40 @@ func TestEveryAttemptGivesItsSnapshotBack(t *testing.T) {
 	acq, rel := h.acquired.Load(), h.released.Load()
 	if acq < int64(len(ids)) || acq != rel {
 		t.Errorf("snapshots acquired %d, released %d; want every one released, at least %d", acq, rel, len(ids))
+	}
+}
+
+// TestOpenBreakerHoldsJobsUncharged: while the app is down the breaker
+// opens after two failures; jobs then wait, unsent and uncharged, while one
+// probe a turn tests the app; once it is back every job completes, although
+// each may fail only twice.
+func TestOpenBreakerHoldsJobsUncharged(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	a := newApp(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
+	cfg := testConfig(t, a.URL)
+	cfg.Endpoints["app"].CircuitBreaker = &config.CircuitBreaker{Failures: 2, OpenFor: 20 * time.Millisecond}
+	for _, r := range cfg.Routes {
+		r.Retry.Attempts = 2
+	}
+	h := newHarness(t, cfg, harnessOptions{concurrency: 8})
+	h.start()
+	var ids []string
+	for range 10 {
+		ids = append(ids, h.submit("jobs", &backends.Job{Route: "orders", Method: "PUT", Path: "/x"}).ID)
+	}
+	waitFor(t, func() bool { return len(a.seen()) >= 8 }) // two failures, then probes
+	down.Store(false)
+	for _, id := range ids {
+		if r := h.wait(id, backends.StatusCompleted, backends.StatusFailed); r.Status != backends.StatusCompleted {
+			t.Errorf("job %s ended %s: %s", id, r.Status, r.Error)
+		}
 	}
 }
 

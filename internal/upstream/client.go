@@ -1,33 +1,37 @@
 package upstream
 
 import (
+	"context"
 	"encoding/base64"
 	"strings"
 	"time"
 
-	"github.com/openhqm/openhqm/config"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
+
+	"github.com/openhqm/openhqm/config"
 )
 
 // Client sends requests to one endpoint. It is immutable once built and safe
 // for concurrent use. Clients of successive configuration generations share
-// the keep-alive connections (and the concurrency limiter) of an endpoint
-// whose URL (and limits) did not change.
+// the keep-alive connections, the concurrency limiter, the circuit breaker
+// and the pause the app asked for of an endpoint whose URL (and limits, and
+// breaker settings) did not change.
 type Client struct {
 	name     string
 	ep       *config.Endpoint // the configuration this client was built from
 	hc       *fasthttp.HostClient
 	lim      *limiter // nil: unlimited
+	br       *breaker // nil: no circuit breaker
+	pause    *pause
 	scheme   string
 	host     []byte
 	basePath []byte   // without trailing slash; empty when the URL has none
 	urlPath  []byte   // the URL's path as written; "/" when it has none
+	probe    []byte   // the breaker's probe path; empty: a real request probes
 	inject   []header // static headers, then the auth header (last, so it wins)
 
-	inFlight   prometheus.Gauge
-	rejections prometheus.Counter
+	m *clientMetrics
 }
 
 type header struct{ name, value []byte }
@@ -39,8 +43,9 @@ func (c *Client) Name() string { return c.name }
 // be modified.
 func (c *Client) Endpoint() *config.Endpoint { return c.ep }
 
-// Do sends req to the endpoint and reads the answer into resp, waiting at
-// most until deadline (including the wait for a concurrency slot).
+// Do sends a sync request to the endpoint and reads the answer into resp,
+// waiting at most until deadline (including the wait for a concurrency slot,
+// where it goes before waiting jobs).
 //
 // req's RequestURI (or parsed URI) is the origin-form path?query as the
 // client sent it; Do sets the scheme and host, prefixes the endpoint URL's
@@ -48,40 +53,197 @@ func (c *Client) Endpoint() *config.Endpoint { return c.ep }
 // credentials, replacing any header of the same name the client sent (so a
 // client's Authorization is not forwarded when the endpoint injects its own).
 // Do does not strip hop-by-hop headers nor set X-Forwarded-*: the caller
-// does. The caller owns req and resp; Do modifies req. Errors wrap ErrConnect,
-// ErrTimeout, ErrReset or ErrOverloaded; their text may name internal
-// addresses and must not reach clients. Do allocates nothing in steady state
-// on success.
+// does. The caller owns req and resp; Do modifies req. Errors wrap
+// ErrConnect, ErrTimeout, ErrReset, ErrOverloaded or ErrOpen; their text may
+// name internal addresses and must not reach clients. Do allocates nothing in
+// steady state on success.
 func (c *Client) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
-	return c.do(req, resp, deadline, false)
+	slot, err := c.Acquire(deadline)
+	if err != nil {
+		return err
+	}
+	return slot.Send(req, resp, deadline)
 }
 
-// DoBase is Do for a request addressed to the endpoint's URL itself (its
-// path exactly, "/" when it has none) instead of a path under it: the
-// original OpenHQM's submit API sent every job there. req's path is
-// replaced; its query is kept.
-func (c *Client) DoBase(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
-	return c.do(req, resp, deadline, true)
+// Slot is the right to send one sync request: a concurrency slot, and the
+// breaker's leave. Send it or Release it, once.
+type Slot struct {
+	c     *Client
+	probe bool
 }
 
-func (c *Client) do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, base bool) error {
-	if c.lim != nil {
-		if err := c.lim.acquire(deadline); err != nil {
-			if err == ErrOverloaded {
-				c.rejections.Inc()
+// Acquire takes a slot for a sync request before the caller commits to
+// sending it, so that a request refused for load (ErrOverloaded: slots and
+// max_pending full; ErrOpen: the breaker is open) is still untouched and can
+// be answered otherwise, as a job. It waits for a slot until deadline.
+func (c *Client) Acquire(deadline time.Time) (Slot, error) {
+	probe := false
+	if c.br != nil {
+		var retry time.Duration
+		var ok bool
+		if probe, retry, ok = c.br.allow(); !ok {
+			return Slot{}, openError(retry)
+		}
+		if probe && len(c.probe) > 0 {
+			if !c.runProbe(deadline) {
+				return Slot{}, openError(c.br.openFor)
 			}
+			probe = false
+		}
+	}
+	if c.lim != nil {
+		waited, err := c.lim.acquire(deadline, Interactive)
+		if err != nil {
+			if probe {
+				c.br.abandon()
+			}
+			if err == ErrOverloaded {
+				c.m.rejections.Inc()
+			}
+			return Slot{}, err
+		}
+		if waited > 0 {
+			c.m.waitInteractive.Observe(waited.Seconds())
+		}
+	}
+	return Slot{c: c, probe: probe}, nil
+}
+
+// Send sends req on the slot and releases it; see Do.
+func (s Slot) Send(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	return s.c.send(req, resp, deadline, s.probe, false)
+}
+
+// Release gives the slot back unused.
+func (s Slot) Release() {
+	if s.c == nil {
+		return
+	}
+	if s.probe {
+		s.c.br.abandon()
+	}
+	if s.c.lim != nil {
+		s.c.lim.release()
+	}
+}
+
+// Turn is a job's permission to be sent: the endpoint is not holding jobs
+// back, or the job is the breaker's half-open probe. Send it or Release it,
+// once.
+type Turn struct {
+	c     *Client
+	probe bool
+}
+
+// Probe reports whether the job goes as the breaker's half-open probe: when
+// it fails, it failed for the endpoint (still down) rather than for the job.
+func (t Turn) Probe() bool { return t.probe }
+
+// AwaitJob waits while the endpoint holds jobs back: while the pause the app
+// asked for (Pause) lasts, and while the breaker is open (then the oldest
+// waiting job probes, or the probe path does). Nothing is sent to the app
+// meanwhile and a waiting job costs no CPU. It returns ctx's error when ctx
+// ends first.
+func (c *Client) AwaitJob(ctx context.Context) (Turn, error) {
+	for {
+		if err := c.pause.wait(ctx, c.m.waitingJobs); err != nil {
+			return Turn{}, err
+		}
+		if c.br == nil {
+			return Turn{c: c}, nil
+		}
+		c.m.waitingJobs.Inc()
+		probe, err := c.br.wait(ctx)
+		c.m.waitingJobs.Dec()
+		if err != nil {
+			return Turn{}, err
+		}
+		if probe && len(c.probe) > 0 {
+			if !c.runProbe(time.Now().Add(c.ep.Timeout)) {
+				continue // still down: wait again
+			}
+			probe = false
+		}
+		return Turn{c: c, probe: probe}, nil
+	}
+}
+
+// Send sends the job's request on the turn: it takes a concurrency slot
+// behind the waiting sync requests, then sends with the timeout. base sends
+// to the endpoint's URL itself (the original OpenHQM's submit API did)
+// instead of req's path under it. Errors are those of Do.
+func (t Turn) Send(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, base bool) error {
+	c := t.c
+	deadline := time.Now().Add(timeout)
+	if c.lim != nil {
+		waited, err := c.lim.acquire(deadline, Background)
+		if err != nil {
+			t.Release()
 			return err
 		}
-		defer c.lim.release()
+		if waited > 0 {
+			c.m.waitBackground.Observe(waited.Seconds())
+		}
 	}
-	c.inFlight.Inc()
-	defer c.inFlight.Dec()
+	return c.send(req, resp, deadline, t.probe, base)
+}
 
-	c.prepare(req, base)
-	if err := c.hc.DoDeadline(req, resp, deadline); err != nil {
-		return classify(err)
+// Release gives back a turn that will not be sent.
+func (t Turn) Release() {
+	if t.probe {
+		t.c.br.abandon()
 	}
-	return nil
+}
+
+// Pause holds back this endpoint's jobs until until: the app asked for it
+// (a 429 or 503 with Retry-After). Sync requests are not held back.
+func (c *Client) Pause(until time.Time) { c.pause.until(until) }
+
+// BreakerState is the state of the endpoint's circuit breaker (Closed when
+// it has none).
+func (c *Client) BreakerState() BreakerState {
+	if c.br == nil {
+		return Closed
+	}
+	return c.br.current()
+}
+
+func (c *Client) send(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, probe, base bool) error {
+	c.m.inFlight.Inc()
+	c.prepare(req, base)
+	err := c.hc.DoDeadline(req, resp, deadline)
+	c.m.inFlight.Dec()
+	if c.lim != nil {
+		c.lim.release()
+	}
+	if err != nil {
+		err = classify(err)
+	}
+	if c.br != nil {
+		c.br.done(probe, err != nil || resp.StatusCode() >= 500)
+	}
+	return err
+}
+
+// runProbe sends the breaker's probe, a GET of the probe path, and reports
+// the outcome to the breaker: true when the app answered below 500.
+func (c *Client) runProbe(deadline time.Time) bool {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	req.SetRequestURIBytes(c.probe)
+	resp.SkipBody = true
+	probeDeadline := time.Now().Add(c.ep.Timeout)
+	if c.ep.Timeout <= 0 || probeDeadline.After(deadline) {
+		probeDeadline = deadline
+	}
+	c.prepare(req, false)
+	err := c.hc.DoDeadline(req, resp, probeDeadline)
+	ok := err == nil && resp.StatusCode() < 500
+	c.br.done(true, !ok)
+	return ok
 }
 
 func (c *Client) prepare(req *fasthttp.Request, base bool) {

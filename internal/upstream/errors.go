@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -27,7 +28,19 @@ var (
 	// ErrOverloaded means max_concurrency was reached and max_pending was
 	// full: the request was not sent.
 	ErrOverloaded = errors.New("upstream: overloaded")
+	// ErrOpen means the endpoint's circuit breaker is open: the app is
+	// taken to be down and the request was not sent. The error is an
+	// *OpenError, which says when to try again.
+	ErrOpen = errors.New("upstream: circuit breaker open")
 )
+
+// OpenError is ErrOpen with the time until the breaker lets a probe through.
+type OpenError struct{ RetryAfter time.Duration }
+
+func (e *OpenError) Error() string { return ErrOpen.Error() }
+func (e *OpenError) Unwrap() error { return ErrOpen }
+
+func openError(retry time.Duration) error { return &OpenError{RetryAfter: retry} }
 
 // errSlotWait is wrapped with ErrTimeout when the deadline passed while the
 // request waited for a concurrency slot (it was never sent).

@@ -1,58 +1,140 @@
 package upstream
 
 import (
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
+// Priority orders the requests waiting for an endpoint's concurrency slot.
+type Priority uint8
+
+const (
+	// Interactive is a sync request: a person waits on it, so it gets a
+	// free slot before any waiting job.
+	Interactive Priority = iota
+	// Background is a job replayed by a worker.
+	Background
+)
+
 // limiter bounds the requests in flight toward one endpoint
-// (max_concurrency) and the requests allowed to wait for a slot
-// (max_pending). It is safe for concurrent use. Acquiring a free slot
-// allocates nothing; waiting uses a pooled timer.
+// (max_concurrency), shared by everything in the process that calls it (the
+// sync proxy and the embedded workers). A released slot goes to the oldest
+// waiting interactive request, else to the oldest waiting job. At most
+// maxPending interactive requests wait; a job's wait is bounded by the worker
+// pool's concurrency instead, so that queued jobs never crowd sync requests
+// out. It is safe for concurrent use; taking a free slot allocates nothing.
 type limiter struct {
-	slots      chan struct{}
-	pending    atomic.Int64
-	maxPending int64
+	mu         sync.Mutex
+	max        int
+	inUse      int
+	maxPending int
+	waiting    [2][]*waiter // by Priority, oldest first
 }
+
+type waiter struct {
+	ready chan struct{} // receives once the slot is handed over
+}
+
+var waiterPool = sync.Pool{New: func() any { return &waiter{ready: make(chan struct{}, 1)} }}
 
 func newLimiter(maxConcurrency, maxPending int) *limiter {
 	if maxConcurrency <= 0 {
 		return nil
 	}
-	return &limiter{slots: make(chan struct{}, maxConcurrency), maxPending: int64(maxPending)}
+	return &limiter{max: maxConcurrency, maxPending: maxPending}
 }
 
-// acquire takes a slot, waiting until deadline when none is free and fewer
-// than maxPending requests already wait. Every nil return must be paired
-// with release.
-func (l *limiter) acquire(deadline time.Time) error {
-	select {
-	case l.slots <- struct{}{}:
-		return nil
-	default:
+// acquire takes a slot, waiting until deadline when none is free. An
+// interactive request is refused at once with ErrOverloaded when
+// maxPending interactive requests already wait. It reports how long it
+// waited. Every nil return must be paired with release.
+func (l *limiter) acquire(deadline time.Time, p Priority) (time.Duration, error) {
+	l.mu.Lock()
+	if l.inUse < l.max && len(l.waiting[Interactive]) == 0 && (p == Interactive || len(l.waiting[Background]) == 0) {
+		l.inUse++
+		l.mu.Unlock()
+		return 0, nil
 	}
-	if l.pending.Add(1) > l.maxPending {
-		l.pending.Add(-1)
-		return ErrOverloaded
+	if p == Interactive && len(l.waiting[Interactive]) >= l.maxPending {
+		l.mu.Unlock()
+		return 0, ErrOverloaded
 	}
-	defer l.pending.Add(-1)
 	d := time.Until(deadline)
 	if d <= 0 {
-		return errSlotTimeout
+		l.mu.Unlock()
+		return 0, errSlotTimeout
 	}
+	w := waiterPool.Get().(*waiter)
+	l.waiting[p] = append(l.waiting[p], w)
+	l.mu.Unlock()
+
+	start := time.Now()
 	t := fasthttp.AcquireTimer(d)
 	defer fasthttp.ReleaseTimer(t)
 	select {
-	case l.slots <- struct{}{}:
-		return nil
+	case <-w.ready:
+		waiterPool.Put(w)
+		return time.Since(start), nil
 	case <-t.C:
-		return errSlotTimeout
 	}
+	l.mu.Lock()
+	if i := indexOf(l.waiting[p], w); i >= 0 {
+		l.waiting[p] = append(l.waiting[p][:i], l.waiting[p][i+1:]...)
+		l.mu.Unlock()
+		waiterPool.Put(w)
+		return 0, errSlotTimeout
+	}
+	l.mu.Unlock()
+	// The slot was handed over as the deadline passed: take it and give
+	// it back, so the next waiter gets it.
+	<-w.ready
+	waiterPool.Put(w)
+	l.release()
+	return 0, errSlotTimeout
 }
 
-func (l *limiter) release() { <-l.slots }
+func indexOf(ws []*waiter, w *waiter) int {
+	for i, x := range ws {
+		if x == w {
+			return i
+		}
+	}
+	return -1
+}
+
+// release gives the slot to the oldest interactive waiter, else to the
+// oldest waiting job, else frees it.
+func (l *limiter) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for p := range l.waiting {
+		if q := l.waiting[p]; len(q) > 0 {
+			w := q[0]
+			copy(q, q[1:])
+			q[len(q)-1] = nil
+			l.waiting[p] = q[:len(q)-1]
+			w.ready <- struct{}{}
+			return
+		}
+	}
+	l.inUse--
+}
+
+// busy is the number of slots in use.
+func (l *limiter) busy() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inUse
+}
+
+// pending is the number of requests and jobs waiting for a slot.
+func (l *limiter) pending() (interactive, background int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.waiting[Interactive]), len(l.waiting[Background])
+}
 
 // errSlotTimeout is preallocated: a saturated endpoint must not make every
 // rejected request allocate.

@@ -1,7 +1,7 @@
 package upstream
 
 import (
-	"errors"
+	"context"
 	"log/slog"
 	"slices"
 	"sync"
@@ -36,10 +36,9 @@ type PoolOptions struct {
 // Pool owns the clients of every endpoint across configuration generations.
 // All methods are safe for concurrent use.
 type Pool struct {
-	log        *slog.Logger
-	maxBody    int
-	inFlight   *prometheus.GaugeVec
-	rejections *prometheus.CounterVec
+	log     *slog.Logger
+	maxBody int
+	m       *poolMetrics
 
 	mu      sync.Mutex
 	clients map[string]*Client
@@ -52,6 +51,7 @@ func NewPool(opts PoolOptions) *Pool {
 		log:     opts.Logger,
 		maxBody: opts.MaxResponseBodySize,
 		clients: map[string]*Client{},
+		m:       newPoolMetrics(opts.Registry),
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -59,33 +59,7 @@ func NewPool(opts PoolOptions) *Pool {
 	if p.maxBody <= 0 {
 		p.maxBody = DefaultMaxResponseBodySize
 	}
-	p.inFlight = register(opts.Registry, prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "openhqm_upstream_in_flight",
-		Help: "Requests sent to the endpoint and not yet answered.",
-	}, []string{"endpoint"}))
-	p.rejections = register(opts.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "openhqm_upstream_limiter_rejections_total",
-		Help: "Requests refused because max_concurrency was reached and max_pending was full.",
-	}, []string{"endpoint"}))
 	return p
-}
-
-// register registers c, or returns the collector already registered under
-// the same name, so that several pools may share one registry.
-func register[C prometheus.Collector](r prometheus.Registerer, c C) C {
-	if r == nil {
-		return c
-	}
-	if err := r.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err) // a conflicting metric definition is a programming error
-	}
-	return c
 }
 
 // Client returns the client of ep, reusing the existing client (and its
@@ -101,30 +75,41 @@ func (p *Pool) Client(ep *config.Endpoint) *Client {
 		return old
 	}
 	c := &Client{
-		name:       ep.Name,
-		ep:         ep,
-		scheme:     ep.URL.Scheme,
-		host:       []byte(ep.URL.Host),
-		basePath:   basePath(ep),
-		urlPath:    urlPath(ep),
-		inject:     injectedHeaders(ep),
-		inFlight:   p.inFlight.WithLabelValues(ep.Name),
-		rejections: p.rejections.WithLabelValues(ep.Name),
+		name:     ep.Name,
+		ep:       ep,
+		scheme:   ep.URL.Scheme,
+		host:     []byte(ep.URL.Host),
+		basePath: basePath(ep),
+		urlPath:  urlPath(ep),
+		inject:   injectedHeaders(ep),
+		pause:    &pause{},
+		m:        p.m.forEndpoint(ep.Name),
+	}
+	if cb := ep.CircuitBreaker; cb != nil && cb.Probe != "" {
+		c.probe = []byte(cb.Probe)
 	}
 	switch {
 	case old != nil && sameTarget(old.ep, ep):
-		c.hc = old.hc
+		c.hc, c.pause = old.hc, old.pause
 		if sameLimits(old.ep, ep) {
 			c.lim = old.lim
 		} else {
 			c.lim = newLimiter(ep.MaxConcurrency, ep.MaxPending)
 		}
+		if sameBreaker(old.ep, ep) {
+			c.br = old.br
+		} else {
+			old.stopBreaker()
+			c.br = p.newBreaker(ep, c.m)
+		}
 		p.log.Debug("endpoint settings changed; keeping its connections", "endpoint", ep.Name)
 	default:
 		c.hc = p.newHostClient(ep)
 		c.lim = newLimiter(ep.MaxConcurrency, ep.MaxPending)
+		c.br = p.newBreaker(ep, c.m)
 		if old != nil {
 			old.hc.CloseIdleConnections()
+			old.stopBreaker()
 			p.log.Debug("endpoint address changed; new connection pool", "endpoint", ep.Name)
 		}
 	}
@@ -161,8 +146,8 @@ func (p *Pool) Retain(keep map[string]*config.Endpoint) {
 		}
 		delete(p.clients, name)
 		c.hc.CloseIdleConnections()
-		p.inFlight.DeleteLabelValues(name)
-		p.rejections.DeleteLabelValues(name)
+		c.stopBreaker()
+		p.m.forget(name)
 	}
 }
 
@@ -174,6 +159,7 @@ func (p *Pool) Close() {
 	defer p.mu.Unlock()
 	for name, c := range p.clients {
 		c.hc.CloseIdleConnections()
+		c.stopBreaker()
 		delete(p.clients, name)
 	}
 	p.closed = true
@@ -187,10 +173,40 @@ func sameLimits(a, b *config.Endpoint) bool {
 	return a.MaxConcurrency == b.MaxConcurrency && a.MaxPending == b.MaxPending
 }
 
+func sameBreaker(a, b *config.Endpoint) bool {
+	x, y := a.CircuitBreaker, b.CircuitBreaker
+	return x == y || (x != nil && y != nil && *x == *y)
+}
+
 func sameEndpoint(a, b *config.Endpoint) bool {
-	return a == b || (sameTarget(a, b) && sameLimits(a, b) &&
+	return a == b || (sameTarget(a, b) && sameLimits(a, b) && sameBreaker(a, b) &&
 		a.URL.String() == b.URL.String() &&
 		a.Timeout == b.Timeout &&
 		a.Auth == b.Auth &&
 		slices.Equal(a.Headers, b.Headers))
+}
+
+// newBreaker is the circuit breaker of ep, which logs each transition once
+// and exports its state.
+func (p *Pool) newBreaker(ep *config.Endpoint, m *clientMetrics) *breaker {
+	m.breaker.Set(0)
+	cb := ep.CircuitBreaker
+	if cb == nil {
+		return nil
+	}
+	name := ep.Name
+	return newBreaker(cb.Failures, cb.OpenFor, func(from, to BreakerState) {
+		m.breaker.Set(float64(to))
+		level := slog.LevelInfo
+		if to == Open && from == Closed {
+			level = slog.LevelWarn
+		}
+		p.log.Log(context.Background(), level, "circuit breaker "+to.String(), "endpoint", name, "from", from.String())
+	})
+}
+
+func (c *Client) stopBreaker() {
+	if c.br != nil {
+		c.br.stop()
+	}
 }

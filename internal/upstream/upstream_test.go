@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/url"
@@ -73,9 +74,9 @@ func do(t testing.TB, c *Client, method, uri string, hdr map[string]string, time
 	return resp, err
 }
 
-// TestDoBaseSendsTheEndpointURL: a job of the original's submit API goes to
+// TestJobToBaseSendsTheEndpointURL: a job of the original's submit API goes to
 // the endpoint's URL exactly as configured, trailing slash or not.
-func TestDoBaseSendsTheEndpointURL(t *testing.T) {
+func TestJobToBaseSendsTheEndpointURL(t *testing.T) {
 	addr, last := recorder(t)
 	pool := NewPool(PoolOptions{})
 	defer pool.Close()
@@ -89,7 +90,10 @@ func TestDoBaseSendsTheEndpointURL(t *testing.T) {
 		req.Header.SetMethod("POST")
 		req.SetRequestURI(tc.uri)
 		resp := &fasthttp.Response{}
-		err := pool.Client(endpoint(t, "app", "http://"+addr+tc.path)).DoBase(req, resp, time.Now().Add(time.Second))
+		turn, err := pool.Client(endpoint(t, "app", "http://"+addr+tc.path)).AwaitJob(context.Background())
+		if err == nil {
+			err = turn.Send(req, resp, time.Second, true)
+		}
 		fasthttp.ReleaseRequest(req)
 		if err != nil {
 			t.Fatal(err)
@@ -250,7 +254,7 @@ func TestLimiter(t *testing.T) {
 	second := make(chan error, 1)
 	go func() { _, err := do(t, c, "GET", "/2", nil, 5*time.Second); second <- err }()
 	// Wait until the second request is pending in the limiter.
-	for c.lim.pending.Load() != 1 {
+	for n, _ := c.lim.pending(); n != 1; n, _ = c.lim.pending() {
 		time.Sleep(time.Millisecond)
 	}
 	if _, err := do(t, c, "GET", "/3", nil, 5*time.Second); !errors.Is(err, ErrOverloaded) {
@@ -272,7 +276,7 @@ func TestLimiter(t *testing.T) {
 	c2 := pool.Client(ep2)
 	busy := make(chan error, 1)
 	go func() { _, err := do(t, c2, "GET", "/", nil, 5*time.Second); busy <- err }()
-	for len(c2.lim.slots) != 1 {
+	for c2.lim.busy() != 1 {
 		time.Sleep(time.Millisecond)
 	}
 	if _, err := do(t, c2, "GET", "/", nil, 50*time.Millisecond); !errors.Is(err, ErrTimeout) {
