@@ -63,7 +63,7 @@ const (
 // asyncGeneration is the async path's state inside a Generation.
 type asyncGeneration struct {
 	results ResultStore
-	routes  map[string]*asyncRoute // by route name; only async and auto routes
+	routes  map[string]*asyncRoute // by route name: async and auto routes, and those that spill to a queue
 	submit  *submitAPI             // nil without submit_api
 	maxWait time.Duration
 	timeout time.Duration
@@ -127,7 +127,7 @@ func (s *Server) buildAsync(cfg *config.Config, deps Deps, g *Generation) error 
 	a.routes = map[string]*asyncRoute{}
 	for _, r := range g.Table.all {
 		rc := r.Config
-		if rc.Mode != config.ModeAsync && rc.Mode != config.ModeAuto {
+		if rc.Mode != config.ModeAsync && rc.Mode != config.ModeAuto && rc.OnOverload != config.OverloadQueue {
 			continue
 		}
 		ar, err := s.asyncRoute(cfg, deps, a, rc.Name, rc.Endpoint, rc.Queue, rc.ClientAuth)

@@ -67,7 +67,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, g *Generation, r *Route, s
 		(r.Config.Mode == config.ModeAuto && prefersAsync(&ctx.Request.Header)):
 		s.serveAsync(ctx, g, r, ex)
 	default:
-		s.forward(ctx, r, ex)
+		s.forward(ctx, g, r, ex)
 	}
 
 	code := ctx.Response.StatusCode()
@@ -104,10 +104,23 @@ func prefersAsync(h *fasthttp.RequestHeader) bool {
 }
 
 // forward proxies the request in place: ctx.Request becomes the outbound
-// request and the app's answer is read straight into ctx.Response.
-func (s *Server) forward(ctx *fasthttp.RequestCtx, r *Route, ex *exchange) {
+// request and the app's answer is read straight into ctx.Response. The
+// endpoint's slot is taken first, so that a request refused for load is
+// still untouched: with on_overload = "queue" it becomes a job instead.
+func (s *Server) forward(ctx *fasthttp.RequestCtx, g *Generation, r *Route, ex *exchange) {
 	st := r.state
 	req := &ctx.Request
+	deadline := time.Now().Add(st.timeout)
+	slot, err := st.client.Acquire(deadline)
+	if err != nil {
+		if r.Config.OnOverload == config.OverloadQueue && overloaded(err) && g.async.routes[r.Name] != nil {
+			st.metrics.spilled.Inc()
+			s.serveAsync(ctx, g, r, ex)
+			return
+		}
+		s.upstreamError(ctx, r, ex, err)
+		return
+	}
 	clientClose := req.Header.ConnectionClose()
 
 	httpheader.StripRequest(&req.Header)
@@ -119,7 +132,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, r *Route, ex *exchange) {
 	req.Header.Del(headerRequestID)
 	req.Header.SetBytesV(headerRequestID, ex.id)
 
-	err := st.client.Do(req, &ctx.Response, time.Now().Add(st.timeout))
+	err = slot.Send(req, &ctx.Response, deadline)
 	if err != nil {
 		s.upstreamError(ctx, r, ex, err)
 	} else {
@@ -131,9 +144,20 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, r *Route, ex *exchange) {
 	}
 }
 
+// overloaded reports whether the endpoint refused a request for load: its
+// slots and max_pending were full, or its circuit breaker is open.
+func overloaded(err error) bool {
+	return errors.Is(err, upstream.ErrOverloaded) || errors.Is(err, upstream.ErrOpen)
+}
+
 func (s *Server) upstreamError(ctx *fasthttp.RequestCtx, r *Route, ex *exchange, err error) {
 	code, msg := fasthttp.StatusBadGateway, "the application could not be reached"
+	retryAfter := 1
+	var open *upstream.OpenError
 	switch {
+	case errors.As(err, &open):
+		code, msg = fasthttp.StatusServiceUnavailable, "the application is unavailable; openhqm stopped sending it requests for a moment"
+		retryAfter = max(1, int((open.RetryAfter+time.Second-1)/time.Second))
 	case errors.Is(err, upstream.ErrTimeout):
 		code, msg = fasthttp.StatusGatewayTimeout, "the application did not answer in time"
 	case errors.Is(err, upstream.ErrOverloaded):
@@ -143,10 +167,13 @@ func (s *Server) upstreamError(ctx *fasthttp.RequestCtx, r *Route, ex *exchange,
 	}
 	writeError(ctx, code, msg, ex.id)
 	if code == fasthttp.StatusServiceUnavailable {
-		ctx.Response.Header.Set("Retry-After", "1")
+		ex.buf = strconv.AppendInt(ex.buf[:0], int64(retryAfter), 10)
+		ctx.Response.Header.SetBytesV("Retry-After", ex.buf)
 	}
-	s.log.Warn("upstream request failed", "request_id", string(ex.id), "route", r.Name,
-		"endpoint", r.state.endpoint, "status", code, "err", err)
+	if !overloaded(err) { // counted in metrics; a log line each would flood
+		s.log.Warn("upstream request failed", "request_id", string(ex.id), "route", r.Name,
+			"endpoint", r.state.endpoint, "status", code, "err", err)
+	}
 }
 
 // marshalRoute describes one compiled route for /-/routes.

@@ -22,6 +22,7 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	rateLimited *prometheus.CounterVec
+	spilled     *prometheus.CounterVec
 
 	mu     sync.Mutex
 	routes map[string]*routeMetrics
@@ -42,10 +43,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "openhqm_rate_limited_total",
 			Help: "Requests refused with 429 by a route's rate_limit.",
 		}, []string{"route"}),
+		spilled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "openhqm_http_spilled_total",
+			Help: "Sync requests accepted as jobs (202) because their endpoint was saturated or its circuit breaker open (on_overload = \"queue\").",
+		}, []string{"route"}),
 		routes: map[string]*routeMetrics{},
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.rateLimited} {
+		for _, c := range []prometheus.Collector{m.requests, m.duration, m.rateLimited, m.spilled} {
 			if err := reg.Register(c); err != nil {
 				panic(err) // two routers on one registry is a wiring bug
 			}
@@ -65,6 +70,7 @@ func (m *metrics) forRoute(name string) *routeMetrics {
 			requests:    m.requests,
 			duration:    m.duration.WithLabelValues(name),
 			rateLimited: m.rateLimited.WithLabelValues(name),
+			spilled:     m.spilled.WithLabelValues(name),
 		}
 		m.routes[name] = rm
 	}
@@ -78,6 +84,7 @@ type routeMetrics struct {
 	requests    *prometheus.CounterVec
 	duration    prometheus.Observer
 	rateLimited prometheus.Counter
+	spilled     prometheus.Counter
 	codes       [600]atomic.Pointer[counterRef]
 }
 
