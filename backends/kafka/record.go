@@ -1,8 +1,6 @@
 package kafka
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -10,22 +8,24 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/backends/wire"
 )
 
-// Record layout. The record value is a compact prefix followed by the raw
-// request body, so a body is never re-encoded:
+// Record layout. The record value is the job's wire encoding behind the tag
+// "OHQ", with the version byte written as an ASCII digit:
 //
-//	"OHQ1"
-//	uvarint-length-prefixed strings: ID Route Endpoint Queue Method Path Query Principal Key
-//	varint CreatedAt (Unix nanoseconds, 0 for the zero time)
-//	uvarint header count, then per header: name, value (length-prefixed)
-//	body: the rest of the value
+//	"OHQ1" then the fields and the body of wire version 1
+//
+// which is byte for byte the layout records had before the codec was shared,
+// so processes of either release read each other's records during a rolling
+// upgrade (an undecodable record is dropped, see admit). The body is the
+// rest of the value, never re-encoded.
 //
 // Delivery state travels in record headers, readable with any Kafka tool:
 // the job id, the attempt number of the next delivery and, on the retry
 // topic, the due time; dead letters carry their reason and last answer.
 const (
-	magic = "OHQ1"
+	tag = "OHQ"
 
 	hdrID         = "openhqm-id"
 	hdrAttempt    = "openhqm-attempt"     // decimal, 1-based attempt of the next delivery
@@ -37,123 +37,26 @@ const (
 	hdrLastBody   = "openhqm-last-body"   // dead letters: last upstream body, when any
 )
 
-// maxHeaders bounds the header count a decoder accepts, so a corrupt record
-// cannot make it allocate without limit.
-const maxHeaders = 4096
-
-var errDecode = errors.New("decode job")
+// The version is one ASCII digit after the tag: a wire version above 9 needs
+// another spelling, and this fails to compile until it has one.
+const _ = uint(9 - wire.Version)
 
 // encodeJob returns the record value of job. The result does not alias job.
 func encodeJob(job *backends.Job) []byte {
-	n := len(magic) + 10 + 5 + len(job.Body)
-	strs := [...]string{job.ID, job.Route, job.Endpoint, job.Queue, job.Method, job.Path, job.Query, job.Principal, job.Key}
-	for _, s := range strs {
-		n += len(s) + 5
-	}
-	for _, h := range job.Headers {
-		n += len(h.Name) + len(h.Value) + 10
-	}
-	b := make([]byte, 0, n)
-	b = append(b, magic...)
-	for _, s := range strs {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	var created int64
-	if !job.CreatedAt.IsZero() {
-		created = job.CreatedAt.UnixNano()
-	}
-	b = binary.AppendVarint(b, created)
-	b = binary.AppendUvarint(b, uint64(len(job.Headers)))
-	for _, h := range job.Headers {
-		b = binary.AppendUvarint(b, uint64(len(h.Name)))
-		b = append(b, h.Name...)
-		b = binary.AppendUvarint(b, uint64(len(h.Value)))
-		b = append(b, h.Value...)
-	}
-	return append(b, job.Body...)
+	b := make([]byte, len(tag), len(tag)+wire.Size(job))
+	copy(b, tag)
+	b = wire.AppendJob(b, job)
+	b[len(tag)] += '0' // the version byte, as a digit
+	return b
 }
 
 // decodeJob parses a record value written by encodeJob. The returned job
-// copies what it needs; it does not alias b.
+// does not alias b. Errors wrap wire.ErrMalformed.
 func decodeJob(b []byte) (*backends.Job, error) {
-	if len(b) < len(magic) || string(b[:len(magic)]) != magic {
-		return nil, fmt.Errorf("%w: not an openhqm record", errDecode)
+	if len(b) <= len(tag) || string(b[:len(tag)]) != tag || b[len(tag)] < '0' || b[len(tag)] > '9' {
+		return nil, fmt.Errorf("%w: not an openhqm record", wire.ErrMalformed)
 	}
-	d := decoder{b: b[len(magic):]}
-	job := &backends.Job{}
-	for _, p := range [...]*string{&job.ID, &job.Route, &job.Endpoint, &job.Queue, &job.Method, &job.Path, &job.Query, &job.Principal, &job.Key} {
-		*p = d.str()
-	}
-	if created := d.varint(); created != 0 {
-		job.CreatedAt = time.Unix(0, created).UTC()
-	}
-	nh := d.uvarint()
-	if nh > maxHeaders {
-		return nil, fmt.Errorf("%w: %d headers", errDecode, nh)
-	}
-	if nh > 0 && d.err == nil {
-		job.Headers = make([]backends.Header, 0, nh)
-		for range nh {
-			name, value := d.str(), d.str()
-			if d.err != nil {
-				break
-			}
-			job.Headers = append(job.Headers, backends.Header{Name: name, Value: value})
-		}
-	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	if len(d.b) > 0 {
-		job.Body = append([]byte(nil), d.b...)
-	}
-	return job, nil
-}
-
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = fmt.Errorf("%w: bad length", errDecode)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = fmt.Errorf("%w: bad integer", errDecode)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) str() string {
-	n := d.uvarint()
-	if d.err != nil {
-		return ""
-	}
-	if n > uint64(len(d.b)) {
-		d.err = fmt.Errorf("%w: truncated", errDecode)
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
+	return wire.DecodeVersion(b[len(tag)]-'0', b[len(tag)+1:])
 }
 
 // header returns the value of the record header named key, or nil.

@@ -6,53 +6,59 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/backends/wire"
 )
 
-func TestCodecRoundTrip(t *testing.T) {
-	full := &backends.Job{
+// legacyMeta is the m field that the stream's own codec wrote for
+// legacyJob before the codec moved to package wire, byte for byte.
+const legacyMeta = "\x01 0123456789abcdef0123456789abcdef\x06orders\x06legacy\x04jobs\x04POST\x0e/api/orders/ü" +
+	"\ta=1&b=%20\nsha256:abc\btenant-1\xaa\xb4\xae\xd8ǿΗ/\x02\fContent-Type\ntext/plain\bX-Latin1\x04caf\xe9"
+
+func legacyJob() *backends.Job {
+	return &backends.Job{
 		ID: "0123456789abcdef0123456789abcdef", Route: "orders", Endpoint: "legacy", Queue: "jobs",
-		Method: "POST", Path: "/api/orders/ü", Query: "a=1&b=%20",
-		Headers:   []backends.Header{{Name: "X-Latin1", Value: "caf\xe9"}, {Name: "Content-Type", Value: "text/plain"}},
-		Body:      []byte("\x00\xffraw"),
-		Principal: "sha256:abc", Key: "tenant-1", CreatedAt: time.Unix(1700000000, 123456789),
-	}
-	tests := []struct {
-		name string
-		job  *backends.Job
-	}{
-		{"full, with non-UTF-8 header bytes", full},
-		{"only an id", &backends.Job{ID: "x"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeJob(string(encodeMeta(tt.job)), string(tt.job.Body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(tt.job, got, cmpopts.EquateEmpty()); d != "" {
-				t.Errorf("round trip (-sent +decoded):\n%s", d)
-			}
-		})
+		Method: "POST", Path: "/api/orders/ü", Query: "a=1&b=%20", Principal: "sha256:abc", Key: "tenant-1",
+		Headers: []backends.Header{{Name: "Content-Type", Value: "text/plain"}, {Name: "X-Latin1", Value: "caf\xe9"}},
+		Body:    []byte("\x00\xffraw"), CreatedAt: time.Unix(1700000000, 123456789),
 	}
 }
 
-func TestCodecRejects(t *testing.T) {
-	good := string(encodeMeta(&backends.Job{ID: "x", Headers: []backends.Header{{Name: "a", Value: "b"}}}))
-	tests := []struct{ name, meta string }{
-		{"empty", ""},
-		{"JSON of another version", `{"id":"x"}`},
-		{"truncated", good[:len(good)-1]},
-		{"trailing bytes", good + "x"},
-		{"no id", string(encodeMeta(&backends.Job{}))},
-		{"huge header count", "\x01\x01x\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff\x0f"},
+// Entries written before the codec was shared still decode, and new entries
+// are the same bytes, so old processes read them too during a rolling upgrade.
+func TestLegacyEntry(t *testing.T) {
+	job, before, err := decodeEntry(map[string]any{fieldMeta: legacyMeta, fieldBody: "\x00\xffraw", fieldAttempts: "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(legacyJob(), job); d != "" {
+		t.Errorf("decoded (-want +got):\n%s", d)
+	}
+	if before != 2 {
+		t.Errorf("attempts before = %d, want 2", before)
+	}
+	if got := string(wire.AppendFields(nil, legacyJob())); got != legacyMeta {
+		t.Errorf("m written now = %q\nwritten before   %q", got, legacyMeta)
+	}
+}
+
+func TestDecodeEntryRejects(t *testing.T) {
+	good := string(wire.AppendFields(nil, &backends.Job{ID: "x"}))
+	tests := []struct {
+		name   string
+		values map[string]any
+		want   error
+	}{
+		{"no m", map[string]any{fieldBody: "x"}, wire.ErrMalformed},
+		{"m with the body inside", map[string]any{fieldMeta: good + "body"}, wire.ErrMalformed},
+		{"attempts not a number", map[string]any{fieldMeta: good, fieldAttempts: "x"}, errBadEntry},
+		{"negative attempts", map[string]any{fieldMeta: good, fieldAttempts: "-1"}, errBadEntry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := decodeJob(tt.meta, ""); !errors.Is(err, errBadEntry) {
-				t.Errorf("decodeJob = %v, want errBadEntry", err)
+			if _, _, err := decodeEntry(tt.values); !errors.Is(err, tt.want) {
+				t.Errorf("decodeEntry = %v, want %v", err, tt.want)
 			}
 		})
 	}
