@@ -7,9 +7,10 @@
 //     Options.Lease whatever the queue's own VisibilityTimeout is: a job held
 //     by a dead worker comes back after the lease. SQS counts in whole
 //     seconds, so the lease is rounded up to one (and LeaseUntil says so).
-//   - Extend is ChangeMessageVisibility to the lease; Ack is DeleteMessage; a
-//     Nack with a delay is ChangeMessageVisibility to the delay (at most
-//     SQS's 12 hours), so the job stays in flight until it is due.
+//   - Extend is ChangeMessageVisibility to the lease; Ack is DeleteMessage
+//     (AckBatch deletes up to ten per request); a Nack with a delay is
+//     ChangeMessageVisibility to the delay (at most SQS's 12 hours), so the
+//     job stays in flight until it is due.
 //   - Delivery.Attempt is the message's ApproximateReceiveCount. A Nack does
 //     not change it; the redelivery after the delay is one more receive, so
 //     attempts count up by one per delivery whatever ended the previous one

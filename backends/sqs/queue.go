@@ -281,6 +281,53 @@ func (q *Queue) Ack(ctx context.Context, d *backends.Delivery) error {
 	return nil
 }
 
+// AckBatch finishes several deliveries with DeleteMessageBatch, ten per
+// request, and answers one error per delivery, in order (nil: deleted). A
+// worker that finishes jobs in bursts saves a request per job with it.
+func (q *Queue) AckBatch(ctx context.Context, ds []*backends.Delivery) []error {
+	errs := make([]error, len(ds))
+	if q.closed.Load() {
+		for i := range errs {
+			errs[i] = q.errorf("ack: %w", backends.ErrClosed)
+		}
+		return errs
+	}
+	for start := 0; start < len(ds); start += 10 {
+		chunk := ds[start:min(start+10, len(ds))]
+		entries := make([]types.DeleteMessageBatchRequestEntry, len(chunk))
+		for i, d := range chunk {
+			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(start + i)), ReceiptHandle: aws.String(d.Receipt)}
+		}
+		out, err := q.client.DeleteMessageBatch(ctx, &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(q.opts.QueueURL), Entries: entries})
+		if err != nil {
+			for i, d := range chunk {
+				errs[start+i] = q.errorf("ack job %s: %w", d.Job.ID, settleErr(ctx, err))
+			}
+			continue
+		}
+		for _, f := range out.Failed {
+			i, _ := strconv.Atoi(aws.ToString(f.Id))
+			if i < start || i >= start+len(chunk) {
+				continue
+			}
+			cause := fmt.Errorf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
+			if code := aws.ToString(f.Code); code == "ReceiptHandleIsInvalid" || code == "MessageNotInflight" {
+				cause = fmt.Errorf("%w: %w", backends.ErrLeaseLost, cause)
+			} else {
+				cause = fmt.Errorf("%w: %w", backends.ErrUnavailable, cause)
+			}
+			errs[i] = q.errorf("ack job %s: %w", ds[i].Job.ID, cause)
+		}
+	}
+	for i, d := range ds {
+		if errs[i] == nil {
+			q.release(d)
+			q.depthDirty.Store(true)
+		}
+	}
+	return errs
+}
+
 // Nack makes the job visible again after delay (rounded up to a second, at
 // most 12h): the message stays in flight until then, and its next receive
 // counts one more attempt.

@@ -336,3 +336,25 @@ func TestBodyIsBase64OfWire(t *testing.T) {
 		t.Errorf("body is not the base64 of the wire encoding")
 	}
 }
+
+// AckBatch finishes more jobs than one request takes.
+func TestAckBatch(t *testing.T) {
+	q := newQueue(t, testOptions(createQueue(t, queueNameFor(t), time.Minute)))
+	const n = 12
+	for i := range n {
+		if err := q.Enqueue(ctxT(t), backendtest.NewJob("q", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds := receiveN(t, q, n, 10*time.Second)
+	if diff := cmp.Diff(make([]error, n), q.AckBatch(ctxT(t), ds), cmpopts.EquateErrors()); diff != "" {
+		t.Errorf("AckBatch errors (-want +got):\n%s", diff)
+	}
+	s, err := q.Stats(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Depth != 0 {
+		t.Errorf("depth after AckBatch = %d, want 0", s.Depth)
+	}
+}
