@@ -31,8 +31,7 @@ test-deploy:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./router
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime 5s ./backends/redis
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime 5s ./backends/kafka
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime $(FUZZTIME) ./backends/wire
 
 bench: build
 	@bench/run.sh

@@ -29,6 +29,9 @@ var (
 	ErrLeaseLost = errors.New("lease lost")
 	// ErrConflict: an idempotency key was reused with a different request.
 	ErrConflict = errors.New("conflict")
+	// ErrTooLarge: the job does not fit the backend's message size limit;
+	// nothing was stored (413). The wrapping error names the limit.
+	ErrTooLarge = errors.New("job too large for the backend")
 	// ErrFinished: the job's record is already completed or failed; a
 	// result store never replaces such a record (two overlapping deliveries
 	// of one job must not undo the outcome a client may have read).

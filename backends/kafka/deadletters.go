@@ -21,23 +21,27 @@ func (q *Queue) DeadLetters(ctx context.Context, max int) ([]backends.DeadLetter
 	if max <= 0 {
 		return nil, nil
 	}
+	c, err := q.connection(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: dead letters: %w", err)
+	}
 	topic := q.opts.DeadLetterTopic
-	parts, err := q.client.Partitions(topic)
+	parts, err := c.client.Partitions(topic)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: partitions of %s: %w: %w", topic, backends.ErrUnavailable, err)
 	}
-	consumer, err := sarama.NewConsumerFromClient(q.client)
+	consumer, err := sarama.NewConsumerFromClient(c.client)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: dead letters: %w: %w", backends.ErrUnavailable, err)
 	}
 	defer consumer.Close()
 	var out []backends.DeadLetter
 	for _, p := range parts {
-		newest, err := q.client.GetOffset(topic, p, sarama.OffsetNewest)
+		newest, err := c.client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
 		}
-		oldest, err := q.client.GetOffset(topic, p, sarama.OffsetOldest)
+		oldest, err := c.client.GetOffset(topic, p, sarama.OffsetOldest)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
 		}

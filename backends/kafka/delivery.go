@@ -18,8 +18,9 @@ const pollInterval = time.Second
 // max jobs from the partitions this process owns. Deliveries from any member
 // of this Queue may go to any consumer name: the name chooses the group
 // member, not which records it sees. It returns no deliveries and a nil error
-// when ctx ends or after pollInterval, ErrClosed after Close, and an error
-// wrapping ErrUnavailable when the member cannot connect.
+// when ctx ends or after pollInterval (also while the queue has not
+// connected yet), ErrClosed after Close, and an error wrapping
+// ErrUnavailable when the member cannot connect.
 func (q *Queue) Receive(ctx context.Context, consumer string, max int) ([]*backends.Delivery, error) {
 	if q.isClosed() {
 		return nil, fmt.Errorf("kafka: receive: %w", backends.ErrClosed)
@@ -27,11 +28,22 @@ func (q *Queue) Receive(ctx context.Context, consumer string, max int) ([]*backe
 	if max <= 0 {
 		max = 1
 	}
+	timer := time.NewTimer(pollInterval)
+	defer timer.Stop()
+	// Group members join once the queue has connected; until then there is
+	// nothing to deliver, and waiting here keeps callers from spinning.
+	select {
+	case <-q.connected:
+	case <-ctx.Done():
+		return nil, nil
+	case <-timer.C:
+		return nil, nil
+	case <-q.done:
+		return nil, fmt.Errorf("kafka: receive: %w", backends.ErrClosed)
+	}
 	if _, err := q.member(consumer); err != nil {
 		return nil, err
 	}
-	timer := time.NewTimer(pollInterval)
-	defer timer.Stop()
 	for {
 		out := q.takeRedo(nil, max)
 		for len(out) < max {

@@ -187,18 +187,6 @@ func ack(t testing.TB, q *Queue, d *backends.Delivery) {
 	}
 }
 
-func TestNewUnreachable(t *testing.T) {
-	opts := testOptions([]string{"127.0.0.1:1"})
-	opts.Tune = func(c *sarama.Config) {
-		c.Net.DialTimeout = 200 * time.Millisecond
-		c.Metadata.Retry.Max = 0
-	}
-	_, err := New(opts)
-	if !errors.Is(err, backends.ErrUnavailable) {
-		t.Fatalf("New against a closed port: got %v, want ErrUnavailable", err)
-	}
-}
-
 func TestOptionsInvalid(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -46,6 +46,7 @@ func (q *Queue) member(consumer string) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
+	q.dialUntilClosed(cfg)
 	client, err := sarama.NewClient(q.opts.Brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: consumer %s: %w: %w", consumer, backends.ErrUnavailable, err)

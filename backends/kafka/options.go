@@ -88,7 +88,7 @@ type Options struct {
 	RevokeTimeout time.Duration
 	// Buffer is how many fetched records may wait for Receive. Default 256.
 	Buffer int
-	// CreateTopics creates missing topics in New with Partitions and
+	// CreateTopics creates missing topics when connecting, with Partitions and
 	// ReplicationFactor. Off by default: production topics are usually
 	// provisioned by the platform team.
 	CreateTopics      bool

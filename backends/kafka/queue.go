@@ -16,19 +16,25 @@ import (
 
 // Queue is a backends.Queue on Kafka. All methods are safe for concurrent use.
 //
-// Goroutines: the producer's result loop and the lease reaper are started by
-// New; each consumer name's group member is started by its first Receive.
+// Goroutines: the background connection (see connect.go) and the lease
+// reaper are started by New, the producer's result loop once connected;
+// each consumer name's group member is started by its first Receive.
 // Close stops and waits for all of them (see Close for the order).
 type Queue struct {
 	opts Options
 	log  *slog.Logger
-	cfg  *sarama.Config // the producer's; members copy it with their client id
+	cfg  *sarama.Config // the producer's
 
-	client   sarama.Client // producer, admin and stats
-	admin    sarama.ClusterAdmin
-	producer sarama.AsyncProducer
+	conn       atomic.Pointer[conn]  // nil until connected
+	connected  chan struct{}         // closed once conn is set
+	firstTry   chan struct{}         // closed once the first connection attempt ended
+	tried      sync.Once             // closes firstTry
+	connectErr atomic.Pointer[error] // the last failed attempt's error
+	dialCtx    context.Context       // every broker connection ends with it
+	stopDial   context.CancelFunc
 
-	// closeMu orders producer sends against Close: sends hold it shared.
+	// closeMu orders producer sends and publishing the connection against
+	// Close: sends hold it shared.
 	closeMu sync.RWMutex
 	closed  bool
 	done    chan struct{} // closed by Close
@@ -49,15 +55,15 @@ type Queue struct {
 	sinceSample atomic.Int64 // enqueues since the depth sample
 	depthDirty  atomic.Bool  // a job finished since the depth sample
 
-	wg sync.WaitGroup // producer result loop and reaper
+	wg sync.WaitGroup // connection, producer result loop and reaper
 }
 
 var _ backends.Queue = (*Queue)(nil)
 
-// New connects to the brokers and starts the producer. It fails with an error
-// wrapping backends.ErrUnavailable when no broker can be reached. With
-// Options.CreateTopics it creates the topic, retry topic and dead-letter
-// topic when missing.
+// New validates opts and returns at once: the queue connects to the brokers
+// in the background (see connect.go), so New fails only on invalid options.
+// With Options.CreateTopics the connection creates the topic, retry topic
+// and dead-letter topic when missing.
 func New(opts Options) (*Queue, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -67,61 +73,32 @@ func New(opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := sarama.NewClient(opts.Brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kafka: connect to %v: %w: %w", opts.Brokers, backends.ErrUnavailable, err)
-	}
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		client.Close()
-		return nil, fmt.Errorf("kafka: admin client: %w: %w", backends.ErrUnavailable, err)
-	}
-	if opts.CreateTopics {
-		if err := createTopics(admin, opts); err != nil {
-			admin.Close()
-			return nil, err
-		}
-	}
-	producer, err := sarama.NewAsyncProducerFromClient(client)
-	if err != nil {
-		admin.Close()
-		return nil, fmt.Errorf("kafka: producer: %w: %w", backends.ErrUnavailable, err)
-	}
 	q := &Queue{
-		opts:     opts,
-		log:      opts.Logger.With("queue", opts.Name),
-		cfg:      cfg,
-		client:   client,
-		admin:    admin,
-		producer: producer,
-		done:     make(chan struct{}),
-		ready:    make(chan *entry, opts.Buffer),
-		wake:     make(chan struct{}, 1),
-		members:  make(map[string]*member),
-		held:     make(map[string]*entry),
-		claims:   make(map[*claim]struct{}),
+		opts:      opts,
+		log:       opts.Logger.With("queue", opts.Name),
+		cfg:       cfg,
+		connected: make(chan struct{}),
+		firstTry:  make(chan struct{}),
+		done:      make(chan struct{}),
+		ready:     make(chan *entry, opts.Buffer),
+		wake:      make(chan struct{}, 1),
+		members:   make(map[string]*member),
+		held:      make(map[string]*entry),
+		claims:    make(map[*claim]struct{}),
 	}
+	q.dialCtx, q.stopDial = context.WithCancel(context.Background())
+	q.dialUntilClosed(cfg)
 	q.wg.Add(2)
-	go q.results()
+	go q.connect()
 	go q.reap()
 	return q, nil
 }
 
-func createTopics(admin sarama.ClusterAdmin, o Options) error {
-	for _, t := range []string{o.Topic, o.RetryTopic, o.DeadLetterTopic} {
-		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: o.Partitions, ReplicationFactor: o.ReplicationFactor}, false)
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-			return fmt.Errorf("kafka: create topic %s: %w", t, err)
-		}
-	}
-	return nil
-}
-
 // results hands each producer confirmation to the Enqueue waiting for it.
 // It ends when the producer closed both channels (after AsyncClose).
-func (q *Queue) results() {
+func (q *Queue) results(p sarama.AsyncProducer) {
 	defer q.wg.Done()
-	succ, errs := q.producer.Successes(), q.producer.Errors()
+	succ, errs := p.Successes(), p.Errors()
 	for succ != nil || errs != nil {
 		select {
 		case m, ok := <-succ:
@@ -143,11 +120,15 @@ func (q *Queue) results() {
 // Enqueue produces the job to the topic and returns once the brokers
 // confirmed it (acks=all). The record key is job.Key. ErrFull when the
 // group's lag reached MaxDepth; ErrUnavailable when the brokers did not
-// confirm. When ctx ends after the record was handed to the producer the
-// record may still be stored.
+// confirm or the queue has not connected yet. When ctx ends after the record
+// was handed to the producer the record may still be stored.
 func (q *Queue) Enqueue(ctx context.Context, job *backends.Job) error {
+	cn, err := q.connection(ctx)
+	if err != nil {
+		return fmt.Errorf("kafka: enqueue to %s: %w", q.opts.Topic, err)
+	}
 	if q.opts.MaxDepth > 0 {
-		d, err := q.approxDepth(ctx)
+		d, err := q.approxDepth(ctx, cn)
 		if err != nil {
 			return err
 		}
@@ -179,8 +160,13 @@ func (q *Queue) produce(ctx context.Context, msg *sarama.ProducerMessage) error 
 		q.closeMu.RUnlock()
 		return fmt.Errorf("kafka: produce to %s: %w", msg.Topic, backends.ErrClosed)
 	}
+	c := q.conn.Load()
+	if c == nil { // only Enqueue produces before a delivery exists, and it waited for conn
+		q.closeMu.RUnlock()
+		return fmt.Errorf("kafka: produce to %s: %w: not connected", msg.Topic, backends.ErrUnavailable)
+	}
 	select {
-	case q.producer.Input() <- msg:
+	case c.producer.Input() <- msg:
 		q.closeMu.RUnlock()
 	case <-ctx.Done():
 		q.closeMu.RUnlock()
@@ -197,11 +183,13 @@ func (q *Queue) produce(ctx context.Context, msg *sarama.ProducerMessage) error 
 	}
 }
 
-// Close stops the queue. Order: refuse new work (done), stop each group
-// member (its claims end without waiting for held jobs, whose offsets stay
-// uncommitted so the next owner delivers them again; the member commits what
-// was finished and leaves the group), then flush and close the producer,
-// wait for the result loop and reaper, and close the client.
+// Close stops the queue. Order: refuse new work and stop connecting (done),
+// stop each group member (its claims end without waiting for held jobs,
+// whose offsets stay uncommitted so the next owner delivers them again; the
+// member commits what was finished and leaves the group), then flush and
+// close the producer; when never connected, cancel the connection attempt
+// in progress; wait for the connection loop, the result loop and the
+// reaper; close the client and end every broker connection left.
 func (q *Queue) Close() error {
 	q.closeMu.Lock()
 	if q.closed {
@@ -210,7 +198,9 @@ func (q *Queue) Close() error {
 	}
 	q.closed = true
 	close(q.done)
+	c := q.conn.Load() // published under closeMu, so final now
 	q.closeMu.Unlock()
+	defer q.stopDial()
 
 	q.mu.Lock()
 	members := make([]*member, 0, len(q.members))
@@ -223,10 +213,16 @@ func (q *Queue) Close() error {
 	for _, m := range members {
 		errs = append(errs, m.stop())
 	}
-	q.producer.AsyncClose()
+	if c != nil {
+		c.producer.AsyncClose()
+	} else {
+		q.stopDial()
+	}
 	q.wg.Wait()
-	if err := q.admin.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
-		errs = append(errs, err)
+	if c != nil {
+		if err := c.admin.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("kafka: close: %w", err)

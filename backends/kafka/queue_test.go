@@ -266,7 +266,11 @@ func TestCreateTopics(t *testing.T) {
 	opts.Topic = "fresh"
 	opts.CreateTopics = true
 	q := newQueue(t, opts)
-	parts, err := q.client.Partitions("fresh-retry")
+	cn, err := q.connection(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := cn.client.Partitions("fresh-retry")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -11,8 +12,8 @@ import (
 	"github.com/openhqm/openhqm/backends"
 )
 
-// TestSASL: each mechanism authenticates (a job goes through), and a wrong
-// password is refused as unavailable.
+// TestSASL: each mechanism authenticates (a job goes through), and with a
+// wrong password the queue stays unavailable.
 func TestSASL(t *testing.T) {
 	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
 		t.Run(mech, func(t *testing.T) {
@@ -36,8 +37,9 @@ func TestSASL(t *testing.T) {
 			opts.SASLPassword = "wrong"
 			tune := opts.Tune
 			opts.Tune = func(c *sarama.Config) { tune(c); c.Metadata.Retry.Max = 0 }
-			if _, err := New(opts); !errors.Is(err, backends.ErrUnavailable) {
-				t.Fatalf("wrong password: got %v, want ErrUnavailable", err)
+			refused := newQueue(t, opts)
+			if _, err := refused.Stats(context.Background()); !errors.Is(err, backends.ErrUnavailable) {
+				t.Fatalf("wrong password: Stats answered %v, want ErrUnavailable", err)
 			}
 		})
 	}

@@ -22,6 +22,8 @@ import (
 //     seen, so it is 0 while this process consumes nothing.
 //   - DeadLetters is the number of records in the dead-letter topic.
 //
+// Until the queue has connected it answers an error wrapping
+// ErrUnavailable, so a process whose readiness asks Stats stays unready.
 // It costs a few broker round trips per partition; call it for metrics and
 // readiness, not per request.
 func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
@@ -29,17 +31,21 @@ func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
 		return backends.Stats{}, fmt.Errorf("kafka: stats: %w", backends.ErrClosed)
 	}
 	var s backends.Stats
-	main, mainHeads, err := q.lag(q.opts.Topic)
+	cn, err := q.connection(ctx)
+	if err != nil {
+		return s, fmt.Errorf("kafka: stats: %w", err)
+	}
+	main, mainHeads, err := q.lag(cn, q.opts.Topic)
 	if err != nil {
 		return s, err
 	}
-	retry, retryHeads, err := q.lag(q.opts.RetryTopic)
+	retry, retryHeads, err := q.lag(cn, q.opts.RetryTopic)
 	if err != nil {
 		return s, err
 	}
 	q.sample(main + retry)
 	s.Depth, s.Delayed = main+retry, retry
-	if s.DeadLetters, err = q.count(q.opts.DeadLetterTopic); err != nil {
+	if s.DeadLetters, err = q.count(cn, q.opts.DeadLetterTopic); err != nil {
 		return s, err
 	}
 	var oldest time.Time
@@ -57,12 +63,12 @@ func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
 	}
 	q.mu.Unlock()
 	for _, h := range mainHeads {
-		if t, ok := q.headTime(q.opts.Topic, h); ok {
+		if t, ok := q.headTime(cn, q.opts.Topic, h); ok {
 			older(t)
 		}
 	}
 	for _, h := range retryHeads {
-		if t, ok := q.headTime(q.opts.RetryTopic, h); ok {
+		if t, ok := q.headTime(cn, q.opts.RetryTopic, h); ok {
 			older(t)
 		}
 	}
@@ -86,7 +92,7 @@ func (q *Queue) sample(depth int64) {
 // Before refusing a job it takes a fresh sample when jobs finished since
 // the last one, so a queue that drained below the bound accepts again at
 // once.
-func (q *Queue) approxDepth(ctx context.Context) (int64, error) {
+func (q *Queue) approxDepth(ctx context.Context, cn *conn) (int64, error) {
 	q.depthMu.Lock()
 	est := q.depth + q.sinceSample.Load()
 	age := time.Since(q.depthAt)
@@ -100,11 +106,11 @@ func (q *Queue) approxDepth(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	q.depthDirty.Store(false)
-	main, _, err := q.lag(q.opts.Topic)
+	main, _, err := q.lag(cn, q.opts.Topic)
 	if err != nil {
 		return 0, err
 	}
-	retry, _, err := q.lag(q.opts.RetryTopic)
+	retry, _, err := q.lag(cn, q.opts.RetryTopic)
 	if err != nil {
 		return 0, err
 	}
@@ -121,12 +127,12 @@ type head struct {
 // lag is the group's lag on topic, and where each partition's backlog
 // starts. For partitions this process owns, the local commit point (ahead
 // of the last auto-commit) is used.
-func (q *Queue) lag(topic string) (int64, []head, error) {
-	parts, err := q.client.Partitions(topic)
+func (q *Queue) lag(cn *conn, topic string) (int64, []head, error) {
+	parts, err := cn.client.Partitions(topic)
 	if err != nil {
 		return 0, nil, fmt.Errorf("kafka: partitions of %s: %w: %w", topic, backends.ErrUnavailable, err)
 	}
-	resp, err := q.admin.ListConsumerGroupOffsets(q.opts.Group, map[string][]int32{topic: parts})
+	resp, err := cn.admin.ListConsumerGroupOffsets(q.opts.Group, map[string][]int32{topic: parts})
 	if errors.Is(err, sarama.ErrGroupIDNotFound) {
 		resp, err = nil, nil // no member joined yet: nothing committed
 	}
@@ -144,7 +150,7 @@ func (q *Queue) lag(topic string) (int64, []head, error) {
 	var total int64
 	var heads []head
 	for _, p := range parts {
-		hwm, err := q.client.GetOffset(topic, p, sarama.OffsetNewest)
+		hwm, err := cn.client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
 			return 0, nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
 		}
@@ -156,7 +162,7 @@ func (q *Queue) lag(topic string) (int64, []head, error) {
 		}
 		if committed < 0 {
 			// Nothing committed yet: the group starts at the oldest record.
-			if committed, err = q.client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
+			if committed, err = cn.client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
 				return 0, nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
 			}
 		}
@@ -171,8 +177,8 @@ func (q *Queue) lag(topic string) (int64, []head, error) {
 
 // headTime returns when the job at offset (or the first one after it) was
 // accepted, reading one batch of the partition.
-func (q *Queue) headTime(topic string, h head) (time.Time, bool) {
-	b, err := q.client.Leader(topic, h.partition)
+func (q *Queue) headTime(cn *conn, topic string, h head) (time.Time, bool) {
+	b, err := cn.client.Leader(topic, h.partition)
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -205,18 +211,18 @@ func (q *Queue) headTime(topic string, h head) (time.Time, bool) {
 }
 
 // count is the number of records retained in topic.
-func (q *Queue) count(topic string) (int64, error) {
-	parts, err := q.client.Partitions(topic)
+func (q *Queue) count(cn *conn, topic string) (int64, error) {
+	parts, err := cn.client.Partitions(topic)
 	if err != nil {
 		return 0, fmt.Errorf("kafka: partitions of %s: %w: %w", topic, backends.ErrUnavailable, err)
 	}
 	var total int64
 	for _, p := range parts {
-		newest, err := q.client.GetOffset(topic, p, sarama.OffsetNewest)
+		newest, err := cn.client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
 			return 0, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
 		}
-		oldest, err := q.client.GetOffset(topic, p, sarama.OffsetOldest)
+		oldest, err := cn.client.GetOffset(topic, p, sarama.OffsetOldest)
 		if err != nil {
 			return 0, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
 		}

@@ -14,6 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/backends/wire"
 )
 
 // Options configures a Queue.
@@ -156,7 +157,7 @@ func (q *Queue) Enqueue(ctx context.Context, job *backends.Job) error {
 	if q.closed.Load() {
 		return q.errorf("enqueue: %w", backends.ErrClosed)
 	}
-	return q.enqueue(ctx, "enqueue", job.ID, entry{meta: encodeMeta(job), body: job.Body})
+	return q.enqueue(ctx, "enqueue", job.ID, entry{meta: wire.AppendFields(nil, job), body: job.Body})
 }
 
 // enqueue stores e, grouped with concurrent calls unless batching is off.
@@ -415,7 +416,7 @@ func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]backends.DeadLett
 		dl := backends.DeadLetter{}
 		meta, _ := m.Values[fieldMeta].(string)
 		body, _ := m.Values[fieldBody].(string)
-		if j, err := decodeJob(meta, body); err == nil {
+		if j, err := wire.DecodeFields(meta, body); err == nil {
 			dl.Job = j
 		}
 		dl.Reason, _ = m.Values["reason"].(string)

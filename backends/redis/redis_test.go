@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends"
@@ -202,32 +201,4 @@ func TestUndecodableEntryIsDeadLettered(t *testing.T) {
 	if d := cmp.Diff(backends.Stats{DeadLetters: 1}, s); d != "" {
 		t.Errorf("Stats (-want +got):\n%s", d)
 	}
-}
-
-func FuzzDecodeJob(f *testing.F) {
-	j := backendtest.NewJob("q", 1)
-	f.Add(string(encodeMeta(j)), string(j.Body), "0")
-	j.Headers = append(j.Headers, backends.Header{Name: "X-Latin1", Value: "caf\xe9"})
-	f.Add(string(encodeMeta(j)), "", "3")
-	f.Add(string(encodeMeta(&backends.Job{ID: "x"})), "\x00", "")
-	f.Add("\x01\x01x\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff", "b", "-1")
-	f.Add(`{"id":"x"}`, "", "x")
-	f.Fuzz(func(t *testing.T, meta, body, attempts string) {
-		values := map[string]any{fieldMeta: meta, fieldBody: body, fieldAttempts: attempts}
-		job, before, err := decodeEntry(values)
-		if err != nil {
-			return
-		}
-		if job.ID == "" || before < 0 {
-			t.Fatalf("decoded an invalid job: id %q, attempts %d", job.ID, before)
-		}
-		again := encodeMeta(job)
-		job2, _, err := decodeEntry(map[string]any{fieldMeta: string(again), fieldBody: body})
-		if err != nil {
-			t.Fatalf("decode of re-encoded job: %v", err)
-		}
-		if d := cmp.Diff(job, job2, cmpopts.EquateEmpty()); d != "" {
-			t.Fatalf("round trip (-first +second):\n%s", d)
-		}
-	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/backends/wire"
 )
 
 // ResultsQueue is a Queue that also stores a job's pending result record with
@@ -50,7 +51,7 @@ func (q *ResultsQueue) EnqueueWithResult(ctx context.Context, job *backends.Job,
 		return q.errorf("%s %s: %w", op, job.ID, fmt.Errorf("encode record: %w", err))
 	}
 	return q.enqueue(ctx, op, job.ID, entry{
-		meta: encodeMeta(job), body: job.Body,
+		meta: wire.AppendFields(nil, job), body: job.Body,
 		rkey: q.opts.Results.key(pending.ID), rmeta: rmeta, rbody: pending.Body,
 	})
 }

@@ -16,14 +16,20 @@ import (
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/backendtest"
 	"github.com/openhqm/openhqm/internal/testredis"
-	"github.com/openhqm/openhqm/router"
 )
 
-// The router finds the fast path by type assertion: the method set must match
-// its interface, and a queue stays a complete backends.Queue.
+// resultEnqueuer is the method a submitter looks for, by type assertion on
+// the queue it is given, to store a job and its pending record in one round
+// trip (the router declares the same interface). A signature that drifted
+// would make that assertion fail silently and fall back to two calls, so it
+// is pinned here; a ResultsQueue also stays a complete backends.Queue.
+type resultEnqueuer interface {
+	EnqueueWithResult(ctx context.Context, job *backends.Job, pending *backends.Result) error
+}
+
 var (
-	_ router.ResultEnqueuer = (*ResultsQueue)(nil)
-	_ backends.Queue        = (*ResultsQueue)(nil)
+	_ resultEnqueuer = (*ResultsQueue)(nil)
+	_ backends.Queue = (*ResultsQueue)(nil)
 )
 
 var prefixSeq atomic.Int64
@@ -65,20 +71,21 @@ var batchModes = []struct {
 	{"unbatched", BatchOptions{Disabled: true}},
 }
 
-// Without Options.Results the queue has no EnqueueWithResult at all, so the
-// router keeps using Create then Enqueue; with it, the ResultsQueue has it.
+// Without Options.Results the queue has no EnqueueWithResult at all, so a
+// submitter keeps using Create then Enqueue; with it, the ResultsQueue
+// handed over as a backends.Queue has it.
 func TestResultsQueueOnlyWithOptions(t *testing.T) {
-	plain := newQueue(t, srv.URL(), Options{Stream: stream(t)})
-	if _, ok := any(plain).(router.ResultEnqueuer); ok {
-		t.Error("a *Queue implements router.ResultEnqueuer")
+	var plain backends.Queue = newQueue(t, srv.URL(), Options{Stream: stream(t)})
+	if _, ok := plain.(resultEnqueuer); ok {
+		t.Error("a *Queue has EnqueueWithResult")
 	}
-	if rq, ok := plain.WithResults(); ok || rq != nil {
+	if rq, ok := plain.(*Queue).WithResults(); ok || rq != nil {
 		t.Errorf("WithResults on a queue without Options.Results = %v, %v; want nil, false", rq, ok)
 	}
 	rq, _ := resultsPair(t, srv.URL(), Options{Stream: stream(t)}, ResultsOptions{})
-	var q router.Enqueuer = rq
-	if _, ok := q.(router.ResultEnqueuer); !ok {
-		t.Error("a ResultsQueue does not implement router.ResultEnqueuer")
+	var q backends.Queue = rq
+	if _, ok := q.(resultEnqueuer); !ok {
+		t.Error("a ResultsQueue handed over as a backends.Queue has no EnqueueWithResult")
 	}
 }
 
