@@ -52,7 +52,7 @@ const MaxMessageSize = 256 << 10
 // maxVisibility is SQS's longest visibility timeout: 12 hours.
 const maxVisibility = 12 * time.Hour
 
-// ErrTooLarge: the job's encoding does not fit an SQS message. It wraps
+// ErrTooLarge means the job's encoding does not fit an SQS message. It wraps
 // backends.ErrTooLarge.
 var ErrTooLarge = fmt.Errorf("larger than the SQS message limit of 256 KiB: %w", backends.ErrTooLarge)
 

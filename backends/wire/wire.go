@@ -39,7 +39,7 @@ const Version byte = 1
 // is 8 KiB).
 const MaxHeaders = 1 << 16
 
-// ErrMalformed: the input is not a job in a layout this package reads.
+// ErrMalformed means the input is not a job in a layout this package reads.
 var ErrMalformed = errors.New("malformed job encoding")
 
 // Size is the number of bytes AppendJob appends for j.
