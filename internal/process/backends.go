@@ -17,7 +17,13 @@ import (
 	"github.com/openhqm/openhqm/backends/memory"
 	redisbackend "github.com/openhqm/openhqm/backends/redis"
 	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/router"
 )
+
+// The Redis queue writes a submit's pending record with the job in one round
+// trip when the result store shares its server; the router takes that path
+// when the queue implements router.ResultEnqueuer.
+var _ router.ResultEnqueuer = (*redisbackend.ResultsQueue)(nil)
 
 // handle is one open backend client, shared by every generation (and every
 // worker consumer) that uses it, and closed when the last of them lets go.
