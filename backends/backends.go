@@ -9,6 +9,7 @@ package backends
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -30,13 +31,26 @@ var (
 	// ErrConflict: an idempotency key was reused with a different request.
 	ErrConflict = errors.New("conflict")
 	// ErrTooLarge: the job does not fit the backend's message size limit;
-	// nothing was stored (413). The wrapping error names the limit.
+	// nothing was stored (413). A *TooLargeError carries the limit.
 	ErrTooLarge = errors.New("job too large for the backend")
 	// ErrFinished: the job's record is already completed or failed; a
 	// result store never replaces such a record (two overlapping deliveries
 	// of one job must not undo the outcome a client may have read).
 	ErrFinished = errors.New("job already finished")
 )
+
+// TooLargeError is ErrTooLarge with the limit that was exceeded; its text is
+// safe to show a client.
+type TooLargeError struct {
+	Backend string // "SQS"
+	Limit   int64  // bytes
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("larger than the %s message limit of %d KiB", e.Backend, e.Limit>>10)
+}
+
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
 
 // Header is one HTTP header field.
 type Header struct {

@@ -58,6 +58,7 @@ const (
 	reasonFull        = "full"
 	reasonUnavailable = "unavailable"
 	reasonConflict    = "conflict"
+	reasonTooLarge    = "too_large"
 )
 
 // asyncGeneration is the async path's state inside a Generation.
@@ -99,7 +100,7 @@ func newAsyncMetrics(reg prometheus.Registerer) *asyncMetrics {
 		}, []string{"route"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "openhqm_async_rejected_total",
-			Help: "Submits refused, by route and reason (full, unavailable, conflict).",
+			Help: "Submits refused, by route and reason (full, unavailable, conflict, too_large).",
 		}, []string{"route", "reason"}),
 	}
 	if reg != nil {
@@ -162,7 +163,7 @@ func (s *Server) asyncRoute(cfg *config.Config, deps Deps, a *asyncGeneration, n
 		accepted: a.metrics.accepted.WithLabelValues(name),
 		rejected: map[string]prometheus.Counter{},
 	}
-	for _, reason := range []string{reasonFull, reasonUnavailable, reasonConflict} {
+	for _, reason := range []string{reasonFull, reasonUnavailable, reasonConflict, reasonTooLarge} {
 		ar.rejected[reason] = a.metrics.rejected.WithLabelValues(name, reason)
 	}
 	if qc := cfg.Queues[queue]; qc != nil && qc.Backend == config.BackendKafka && qc.Kafka != nil {

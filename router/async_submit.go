@@ -186,6 +186,10 @@ func (s *Server) reject(g *Generation, ar *asyncRoute, ex *exchange, err error, 
 		ar.rejected[reasonFull].Inc()
 		return rejectFull
 	}
+	if tl := (*backends.TooLargeError)(nil); errors.As(err, &tl) {
+		ar.rejected[reasonTooLarge].Inc()
+		return &rejection{code: fasthttp.StatusRequestEntityTooLarge, msg: "the request is " + tl.Error() + "; send a smaller body"}
+	}
 	ar.rejected[reasonUnavailable].Inc()
 	g.async.metrics.logLimited(s, "cannot accept a job", "route", ar.name, "queue", ar.queueName,
 		"request_id", string(ex.id), "op", op, "err", err)

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -375,6 +376,37 @@ func (p *pairedQueue) EnqueueWithResult(ctx context.Context, job *backends.Job, 
 		return err
 	}
 	return nil
+}
+
+// limitedQueue is a memory queue with a message size limit, as SQS has.
+type limitedQueue struct {
+	*memory.Queue
+	limit int
+}
+
+func (q *limitedQueue) Enqueue(ctx context.Context, job *backends.Job) error {
+	if len(job.Body) > q.limit {
+		return fmt.Errorf("enqueue %s: %w", job.ID, &backends.TooLargeError{Backend: "SQS", Limit: int64(q.limit)})
+	}
+	return q.Queue.Enqueue(ctx, job)
+}
+
+// TestJobTooLargeForTheQueueIs413: a body the queue cannot take is refused
+// with 413 naming the limit, and leaves no record behind.
+func TestJobTooLargeForTheQueueIs413(t *testing.T) {
+	mq, _ := memory.NewQueue(memory.QueueOptions{Name: "jobs"})
+	defer mq.Close()
+	e := startAsync(t, asyncConfig(t), &limitedQueue{Queue: mq, limit: 2048}, nil)
+	resp := send(t, e.addr, newReq("POST", "/orders", make([]byte, 4096)))
+	if resp.StatusCode() != 413 || !strings.Contains(string(resp.Body()), "SQS message limit of 2 KiB") {
+		t.Fatalf("oversized job: %d %s", resp.StatusCode(), resp.Body())
+	}
+	if got := counterValue(t, e.reg, "openhqm_async_rejected_total", "route", "orders", "reason", "too_large"); got != 1 {
+		t.Errorf("rejected{too_large} = %v", got)
+	}
+	if id := e.submit(t, "/orders"); id == "" {
+		t.Error("a small job is still accepted")
+	}
 }
 
 func TestResultEnqueuerIsUsed(t *testing.T) {

@@ -52,9 +52,9 @@ const MaxMessageSize = 256 << 10
 // maxVisibility is SQS's longest visibility timeout: 12 hours.
 const maxVisibility = 12 * time.Hour
 
-// ErrTooLarge means the job's encoding does not fit an SQS message. It wraps
-// backends.ErrTooLarge.
-var ErrTooLarge = fmt.Errorf("larger than the SQS message limit of 256 KiB: %w", backends.ErrTooLarge)
+// ErrTooLarge means the job's encoding does not fit an SQS message. It is a
+// *backends.TooLargeError and wraps backends.ErrTooLarge.
+var ErrTooLarge error = &backends.TooLargeError{Backend: "SQS", Limit: MaxMessageSize}
 
 var errOptions = errors.New("invalid sqs options")
 
