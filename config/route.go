@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/itchyny/gojq"
 )
 
 var modes = []string{"sync", "async", "auto"}
@@ -108,15 +106,9 @@ func (b *builder) jq(m *rawMeta, attr, key, src string) *JQ {
 		b.errorf(at, "Invalid jq expression", "The jq expression is empty; write one such as \".tenant == \\\"acme\\\"\".")
 		return nil
 	}
-	q, err := gojq.Parse(src)
+	q, err := CompileJQ(src)
 	if err == nil {
-		var code *gojq.Code
-		// No environment: $ENV and env would hand the process's secrets
-		// (tokens read with env()) to whoever writes or triggers a transform.
-		code, err = gojq.Compile(q, gojq.WithEnvironLoader(func() []string { return nil }))
-		if err == nil {
-			return &JQ{Source: src, Code: code}
-		}
+		return q
 	}
 	b.errorf(at, "Invalid jq expression", "%q does not compile: %s.", src, err)
 	return nil

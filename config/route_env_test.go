@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -28,7 +29,7 @@ route "r" {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	iter := cfg.Routes[0].Transform.Body.Code.Run(nil)
+	iter := cfg.Routes[0].Transform.Body.Run(context.Background(), nil, &testMeter{left: 1 << 20})
 	v, _ := iter.Next()
 	if v != "none" {
 		t.Fatalf("the expression read %v from the environment, want \"none\"", v)

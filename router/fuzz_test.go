@@ -131,7 +131,7 @@ route "same-host" {
 // which includes every request of testdata/routes.
 func FuzzMatch(f *testing.F) {
 	cfg := parseTestConfig(f, fuzzConfig)
-	tab := compile(cfg)
+	tab := compile(cfg, nil)
 	ref := newRefMatcher(f, cfg)
 
 	files, _ := filepath.Glob("testdata/routes/*.txtar")

@@ -23,6 +23,7 @@ type metrics struct {
 	duration    *prometheus.HistogramVec
 	rateLimited *prometheus.CounterVec
 	spilled     *prometheus.CounterVec
+	jqFailures  *prometheus.CounterVec
 
 	mu     sync.Mutex
 	routes map[string]*routeMetrics
@@ -47,10 +48,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "openhqm_http_spilled_total",
 			Help: "Sync requests accepted as jobs (202) because their endpoint was saturated or its circuit breaker open (on_overload = \"queue\").",
 		}, []string{"route"}),
+		jqFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "openhqm_jq_failures_total",
+			Help: "jq evaluations that failed, by route, stage (match or transform) and reason (error, timeout, memory, work, panic).",
+		}, []string{"route", "stage", "reason"}),
 		routes: map[string]*routeMetrics{},
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.rateLimited, m.spilled} {
+		for _, c := range []prometheus.Collector{m.requests, m.duration, m.rateLimited, m.spilled, m.jqFailures} {
 			if err := reg.Register(c); err != nil {
 				panic(err) // two routers on one registry is a wiring bug
 			}
@@ -71,6 +76,7 @@ func (m *metrics) forRoute(name string) *routeMetrics {
 			duration:    m.duration.WithLabelValues(name),
 			rateLimited: m.rateLimited.WithLabelValues(name),
 			spilled:     m.spilled.WithLabelValues(name),
+			jqFailures:  m.jqFailures,
 		}
 		m.routes[name] = rm
 	}
@@ -85,6 +91,7 @@ type routeMetrics struct {
 	duration    prometheus.Observer
 	rateLimited prometheus.Counter
 	spilled     prometheus.Counter
+	jqFailures  *prometheus.CounterVec
 	codes       [600]atomic.Pointer[counterRef]
 }
 
@@ -101,4 +108,10 @@ func (rm *routeMetrics) observe(code int, start time.Time) {
 		rm.codes[code].Store(ref)
 	}
 	ref.c.Inc()
+}
+
+// jqFailed counts a failed jq evaluation; rare enough to resolve the child
+// each time.
+func (rm *routeMetrics) jqFailed(stage, reason string) {
+	rm.jqFailures.WithLabelValues(rm.name, stage, reason).Inc()
 }

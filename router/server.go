@@ -117,7 +117,7 @@ type routeState struct {
 func (s *Server) Build(cfg *config.Config, deps Deps, prev *Generation) (*Generation, error) {
 	g := &Generation{
 		Config:  cfg,
-		Table:   compile(cfg),
+		Table:   compile(cfg, s.log),
 		maxBody: cfg.Server.MaxBodySize,
 		buckets: map[string]*bucket{},
 	}

@@ -2,7 +2,9 @@ package router
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 
 	"github.com/openhqm/openhqm/config"
@@ -15,6 +17,7 @@ type Table struct {
 	exact  map[string][]*Route // exact path → candidates in precedence order
 	others []*Route            // templates, prefixes and catch-alls in precedence order
 	all    []*Route            // every route in precedence order
+	log    *slog.Logger        // where failed jq conditions are reported
 }
 
 // Route is a compiled route: the configuration plus what the sync path
@@ -31,12 +34,15 @@ type Route struct {
 	headers []config.HeaderMatch
 	jq      *config.JQ
 
-	state *routeState // per-generation runtime state (client, limiter, metrics)
+	state    *routeState // per-generation runtime state (client, limiter, metrics)
+	jqReport jqReport    // failures of the route's jq condition and transform
 }
 
 // compile builds the table from cfg's routes in config.Precedence order.
-func compile(cfg *config.Config) *Table {
-	t := &Table{exact: map[string][]*Route{}}
+// log receives rate-limited reports of jq conditions that failed (nil: not
+// logged).
+func compile(cfg *config.Config, log *slog.Logger) *Table {
+	t := &Table{exact: map[string][]*Route{}, log: log}
 	for _, rc := range config.Precedence(cfg.Routes) {
 		r := &Route{
 			Config:  rc,
@@ -73,6 +79,7 @@ type request struct {
 	body   []byte
 
 	json *jsonBody // decoded on first use; allocated only then
+	log  *slog.Logger
 }
 
 type jsonBody struct {
@@ -88,6 +95,7 @@ func (t *Table) Match(ctx *fasthttp.RequestCtx) *Route {
 		host:   stripPort(ctx.Host()),
 		path:   ctx.Path(),
 		header: &ctx.Request.Header,
+		log:    t.log,
 	}
 	return t.match(&req, ctx)
 }
@@ -187,14 +195,17 @@ func (r *Route) matchRest(req *request, ctx *fasthttp.RequestCtx) bool {
 		}
 	}
 	if r.jq != nil {
-		return matchJQ(r.jq, req, ctx)
+		return r.matchJQ(req, ctx)
 	}
 	return true
 }
 
-// matchJQ evaluates the route's jq condition on the JSON body. It allocates
-// (decoding the body), which is why only routes with a jq condition pay it.
-func matchJQ(q *config.JQ, req *request, ctx *fasthttp.RequestCtx) bool {
+// matchJQ evaluates the route's jq condition on the JSON body, within
+// jqTimeout and jqEvalMemory. It allocates (decoding the body, the
+// evaluation), which is why only routes with a jq condition pay it. A
+// condition that fails (an error, the time or memory limit) does not match,
+// and is reported.
+func (r *Route) matchJQ(req *request, ctx *fasthttp.RequestCtx) bool {
 	if req.json == nil {
 		body := req.body
 		if body == nil && ctx != nil {
@@ -207,13 +218,16 @@ func matchJQ(q *config.JQ, req *request, ctx *fasthttp.RequestCtx) bool {
 	if !req.json.ok {
 		return false
 	}
-	iter := q.Code.Run(req.json.val)
-	v, ok := iter.Next()
-	if !ok {
+	c, cancel := context.WithTimeout(context.Background(), jqTimeout)
+	m := newJQMeter()
+	v, ok, err := jqFirst(c, r.jq, req.json.val, m)
+	m.release()
+	cancel()
+	if err != nil {
+		r.jqReport.failed(req.log, r, "match", err)
 		return false
 	}
-	b, isBool := v.(bool)
-	return isBool && b
+	return ok && v == true
 }
 
 // matchHost reports whether host (a request's, without port) is pattern, a

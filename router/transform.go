@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/itchyny/gojq"
 	"github.com/openhqm/openhqm/config"
@@ -19,15 +18,9 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-const (
-	// transformTimeout bounds the jq work of one request: gojq has no limit
-	// of its own, and an expression such as [range(1e9)] must not hold a
-	// handler (or a CPU) for long. It covers every expression of the route.
-	transformTimeout = 100 * time.Millisecond
-	// maxTransformValue bounds one header or query value produced by a
-	// transform; apps and proxies commonly refuse header sections above 8 KiB.
-	maxTransformValue = 8 << 10
-)
+// maxTransformValue bounds one header or query value produced by a
+// transform; apps and proxies commonly refuse header sections above 8 KiB.
+const maxTransformValue = 8 << 10
 
 // transformError is a failed transform. msg is safe to show the client: it
 // names the part of the transform that failed but never an expression, a
@@ -53,6 +46,7 @@ var (
 	errControlChar  = errors.New("the value contains a control character")
 	errValueTooLong = errors.New("the value is too long")
 	errBodyTooLarge = errors.New("the body is larger than max_body_size")
+	errTooDeep      = errors.New("the value is nested too deeply")
 )
 
 // nameValue is one header or query parameter a transform sets.
@@ -85,13 +79,14 @@ type transformed struct {
 //     to the query string, replacing every parameter of the same name;
 //     null or no result sets nothing.
 //
-// The work is bounded by transformTimeout (on top of c's own deadline) and
-// the new body by maxBody (0: unbounded). A failure returns a
-// *transformError and leaves req unchanged. applyTransform does not retain
-// req or its memory; it is safe for concurrent use on distinct requests.
+// The expressions together are bounded by jqTimeout (on top of c's own
+// deadline) and jqEvalMemory, and the new body by maxBody (0: jqEvalMemory).
+// A failure returns a *transformError and leaves req unchanged.
+// applyTransform does not retain req or its memory; it is safe for
+// concurrent use on distinct requests.
 func applyTransform(c context.Context, tr *config.Transform, req *fasthttp.Request, maxBody int64) (err error) {
 	defer func() {
-		if p := recover(); p != nil { // a gojq bug must not take the server down
+		if p := recover(); p != nil { // a bug must not take the server down
 			err = &transformError{msg: "the transform failed", err: fmt.Errorf("panic: %v", p), internal: true}
 		}
 	}()
@@ -109,22 +104,33 @@ func evalTransform(c context.Context, tr *config.Transform, body []byte, maxBody
 	if err != nil {
 		return nil, &transformError{msg: "the transform needs a JSON request body", err: err}
 	}
-	c, cancel := context.WithTimeout(c, transformTimeout)
+	if err := config.CheckJQNumbers(in); err != nil {
+		return nil, &transformError{msg: fmt.Sprintf("the transform cannot use a request body with a number of more than %d characters", config.MaxJQNumberLen), err: err}
+	}
+	c, cancel := context.WithTimeout(c, jqTimeout)
 	defer cancel()
+	m := newJQMeter()
+	defer m.release()
 
 	t := &transformed{}
 	if tr.Body != nil {
-		v, ok, err := first(c, tr.Body, in)
+		v, ok, err := jqFirst(c, tr.Body, in, m)
 		if err == nil && !ok {
 			err = errNoValue
 		}
 		if err != nil {
 			return nil, evalError("body", err)
 		}
-		out, err := gojq.Marshal(v)
-		if err == nil && maxBody > 0 && int64(len(out)) > maxBody {
-			err = errBodyTooLarge
+		if maxBody <= 0 {
+			maxBody = jqEvalMemory
 		}
+		// Measured before it is written: a value that shares its parts
+		// (reduce range(40) as $i (0; [., .])) is small in memory and
+		// terabytes as text.
+		if _, err := config.JQTextSize(v, maxBody); err != nil {
+			return nil, evalError("body", outputError(err, errBodyTooLarge))
+		}
+		out, err := gojq.Marshal(v)
 		if err != nil {
 			return nil, evalError("body", err)
 		}
@@ -134,7 +140,7 @@ func evalTransform(c context.Context, tr *config.Transform, body []byte, maxBody
 		if reservedHeader(name) {
 			continue
 		}
-		s, ok, err := textValue(c, tr.Headers[name], in)
+		s, ok, err := textValue(c, tr.Headers[name], in, m)
 		if err == nil && ok {
 			err = checkHeaderValue(s)
 		}
@@ -146,7 +152,7 @@ func evalTransform(c context.Context, tr *config.Transform, body []byte, maxBody
 		}
 	}
 	for _, name := range sortedNames(tr.Query) {
-		s, ok, err := textValue(c, tr.Query[name], in)
+		s, ok, err := textValue(c, tr.Query[name], in, m)
 		if err == nil && ok && len(s) > maxTransformValue {
 			err = errValueTooLong
 		}
@@ -181,10 +187,16 @@ func evalError(part string, err error) error {
 	msg := "the transform of the " + part + " failed on this request body"
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		msg = "the transform of the " + part + " took longer than " + transformTimeout.String()
+		msg = "the transform of the " + part + " took longer than " + jqTimeout.String()
 	case errors.Is(err, errNoValue), errors.Is(err, errControlChar), errors.Is(err, errValueTooLong),
-		errors.Is(err, errBodyTooLarge):
-		msg = "the transform of the " + part + " failed: " + err.Error()
+		errors.Is(err, errBodyTooLarge), errors.Is(err, errTooDeep):
+		msg = "the transform of the " + part + " failed: " + firstError(err).Error()
+	case errors.Is(err, config.ErrJQMemory):
+		msg = "the transform of the " + part + " needs more memory than a transform may use"
+	case errors.Is(err, config.ErrJQWork):
+		msg = "the transform of the " + part + " would do too much work in one step"
+	case errors.Is(err, errJQPanic):
+		return &transformError{msg: "the transform failed", err: err, internal: true}
 	}
 	return &transformError{msg: msg, err: err}
 }
@@ -205,29 +217,36 @@ func decodeJSON(body []byte) (any, error) {
 	return v, nil
 }
 
-// first returns the first result of q on in; ok is false when there is
-// none. An error result (a jq runtime error, halt, the deadline) is err.
-func first(c context.Context, q *config.JQ, in any) (v any, ok bool, err error) {
-	iter := q.Code.RunWithContext(c, in)
-	v, ok = iter.Next()
-	if !ok {
-		return nil, false, nil
+// firstError returns the first error err wraps with %w: %w, the one the
+// client may see (the second is the detail for the log).
+func firstError(err error) error {
+	if m, ok := err.(interface{ Unwrap() []error }); ok {
+		return m.Unwrap()[0]
 	}
-	if e, isErr := v.(error); isErr {
-		return nil, false, e
+	return err
+}
+
+// outputError maps JQTextSize's error for a result to what the client is
+// told: tooLarge, or errTooDeep.
+func outputError(err, tooLarge error) error {
+	if errors.Is(err, config.ErrJQWork) {
+		return fmt.Errorf("%w: %w", errTooDeep, err)
 	}
-	return v, true, nil
+	return fmt.Errorf("%w: %w", tooLarge, err)
 }
 
 // textValue converts the first result of q on in to the text of a header or
 // query value; ok is false for null or no result.
-func textValue(c context.Context, q *config.JQ, in any) (string, bool, error) {
-	v, ok, err := first(c, q, in)
+func textValue(c context.Context, q *config.JQ, in any, m *jqMeter) (string, bool, error) {
+	v, ok, err := jqFirst(c, q, in, m)
 	if err != nil || !ok || v == nil {
 		return "", false, err
 	}
 	if s, isString := v.(string); isString {
 		return s, true, nil
+	}
+	if _, err := config.JQTextSize(v, maxTransformValue); err != nil {
+		return "", false, outputError(err, errValueTooLong)
 	}
 	b, err := gojq.Marshal(v)
 	if err != nil {
@@ -318,6 +337,9 @@ func (s *Server) transform(ctx *fasthttp.RequestCtx, g *Generation, r *Route, ex
 		msg, code = te.msg, fasthttp.StatusUnprocessableEntity
 	}
 	writeError(ctx, code, "route "+strconv.Quote(r.Name)+": "+msg, ex.id)
+	if reason := jqReason(err); reason != "error" {
+		r.jqReport.failed(s.log, r, "transform", err) // the configuration's limits, which an operator should see
+	}
 	if code == fasthttp.StatusInternalServerError {
 		s.log.Error("transform failed", "request_id", string(ex.id), "route", r.Name, "err", err)
 	} else {

@@ -6,22 +6,17 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/itchyny/gojq"
 	"github.com/openhqm/openhqm/config"
 	"github.com/valyala/fasthttp"
 )
 
 func mustJQ(t testing.TB, src string) *config.JQ {
 	t.Helper()
-	q, err := gojq.Parse(src)
-	if err != nil {
-		t.Fatalf("parse %q: %v", src, err)
-	}
-	code, err := gojq.Compile(q)
+	q, err := config.CompileJQ(src)
 	if err != nil {
 		t.Fatalf("compile %q: %v", src, err)
 	}
-	return &config.JQ{Source: src, Code: code}
+	return q
 }
 
 // recordingApp keeps a copy of every request it receives.
