@@ -17,6 +17,8 @@ import (
 // lengths, nested prefixes, catch-alls, and methods, hosts (plain and
 // wildcard), headers (exact, ~regex, a header fasthttp stores specially) and
 // jq conditions on several of them, with priorities and file-order ties.
+// Templates of one length that match the same paths through literals and
+// placeholders make the matcher compare candidates across trie nodes.
 const fuzzConfig = `
 endpoint "a" { url = "http://127.0.0.1:1" }
 route "catch-all" {
@@ -85,6 +87,22 @@ route "t-user" {
 }
 route "t-user-any" {
   match { path = "/users/{id}/{section}" }
+  endpoint = "a"
+}
+route "t-any-first" {
+  match {
+    path    = "/{a}/v2/{b}"
+    methods = ["PATCH"]
+  }
+  priority = 5
+  endpoint = "a"
+}
+route "t-trailing" {
+  match { path = "/users/{id}/" }
+  endpoint = "a"
+}
+route "double-slash" {
+  match { path_prefix = "/api/v2//" }
   endpoint = "a"
 }
 route "exact" {

@@ -13,11 +13,20 @@ import (
 
 // Table is an immutable compiled route table. Match is safe for concurrent
 // use and allocates nothing unless a candidate route matches on its JSON body.
+//
+// Routes are indexed by their path condition, one index per kind of
+// config.Precedence, so that matching looks only at the routes whose path
+// matches and costs about the number of segments of the path, whatever the
+// number of routes: exact paths by a map, templates by a trie of segments,
+// prefixes by a map probed with each prefix of the request path, longest
+// first (which is the precedence among prefixes).
 type Table struct {
-	exact  map[string][]*Route // exact path → candidates in precedence order
-	others []*Route            // templates, prefixes and catch-alls in precedence order
-	all    []*Route            // every route in precedence order
-	log    *slog.Logger        // where failed jq conditions are reported
+	exact     map[string][]*Route // exact path → candidates in precedence order
+	templates *segmentNode        // path templates; nil without any
+	prefixes  prefixIndex
+	any       []*Route     // no path condition (or prefix "/"), in precedence order
+	all       []*Route     // every route in precedence order
+	log       *slog.Logger // where failed jq conditions are reported
 }
 
 // Route is a compiled route: the configuration plus what the sync path
@@ -26,9 +35,7 @@ type Route struct {
 	Config *config.Route
 	Name   string
 
-	prefix  string // trimmed of its trailing slash; "" with anyPath
-	anyPath bool   // no path condition, or prefix "/"
-	segs    []config.Segment
+	rank    int // position in precedence order
 	methods []string
 	hosts   []string // lower case; "*.example.com" matches names below it
 	headers []config.HeaderMatch
@@ -38,31 +45,34 @@ type Route struct {
 	jqReport jqReport    // failures of the route's jq condition and transform
 }
 
-// compile builds the table from cfg's routes in config.Precedence order.
-// log receives rate-limited reports of jq conditions that failed (nil: not
-// logged).
+// compile builds the table from cfg's routes in config.Precedence order, in
+// O(n log n) for n routes. log receives rate-limited reports of jq
+// conditions that failed (nil: not logged).
 func compile(cfg *config.Config, log *slog.Logger) *Table {
-	t := &Table{exact: map[string][]*Route{}, log: log}
-	for _, rc := range config.Precedence(cfg.Routes) {
+	t := &Table{exact: map[string][]*Route{}, prefixes: prefixIndex{routes: map[string][]*Route{}}, log: log}
+	for i, rc := range config.Precedence(cfg.Routes) {
 		r := &Route{
 			Config:  rc,
 			Name:    rc.Name,
+			rank:    i,
 			methods: rc.Match.Methods,
 			hosts:   rc.Match.Hosts,
 			headers: rc.Match.Headers,
 			jq:      rc.Match.JQ,
 		}
 		m := &rc.Match
-		switch {
+		switch prefix := strings.TrimSuffix(m.PathPrefix, "/"); {
 		case m.PathSegments != nil:
-			r.segs = m.PathSegments
-			t.others = append(t.others, r)
+			if t.templates == nil {
+				t.templates = &segmentNode{}
+			}
+			t.templates.insert(m.PathSegments, r)
 		case m.Path != "":
 			t.exact[m.Path] = append(t.exact[m.Path], r)
+		case prefix != "":
+			t.prefixes.add(prefix, r)
 		default:
-			r.prefix = strings.TrimSuffix(m.PathPrefix, "/")
-			r.anyPath = r.prefix == ""
-			t.others = append(t.others, r)
+			t.any = append(t.any, r)
 		}
 		t.all = append(t.all, r)
 	}
@@ -80,6 +90,8 @@ type request struct {
 
 	json *jsonBody // decoded on first use; allocated only then
 	log  *slog.Logger
+
+	probes int // index lookups and routes tried, which tests bound
 }
 
 type jsonBody struct {
@@ -100,65 +112,30 @@ func (t *Table) Match(ctx *fasthttp.RequestCtx) *Route {
 	return t.match(&req, ctx)
 }
 
+// match tries the candidates of each kind in precedence order: exact, then
+// templates, then prefixes, then routes without a path.
 func (t *Table) match(req *request, ctx *fasthttp.RequestCtx) *Route {
 	for _, r := range t.exact[string(req.path)] {
 		if r.matchRest(req, ctx) {
 			return r
 		}
 	}
-	for _, r := range t.others {
-		if r.matchPath(req.path) && r.matchRest(req, ctx) {
+	if r := t.matchTemplates(req, ctx); r != nil {
+		return r
+	}
+	if r := t.prefixes.match(req, ctx); r != nil {
+		return r
+	}
+	for _, r := range t.any {
+		if r.matchRest(req, ctx) {
 			return r
 		}
 	}
 	return nil
 }
 
-func (r *Route) matchPath(path []byte) bool {
-	switch {
-	case r.anyPath:
-		return true
-	case r.segs != nil:
-		return matchTemplate(r.segs, path)
-	default:
-		p := r.prefix
-		return len(path) >= len(p) && string(path[:len(p)]) == p &&
-			(len(path) == len(p) || path[len(p)] == '/')
-	}
-}
-
-// matchTemplate reports whether path has exactly the template's segments;
-// a placeholder matches one non-empty segment.
-func matchTemplate(segs []config.Segment, path []byte) bool {
-	if len(path) == 0 || path[0] != '/' {
-		return false
-	}
-	rest := path[1:]
-	for i, s := range segs {
-		var seg []byte
-		if j := bytes.IndexByte(rest, '/'); j >= 0 {
-			seg, rest = rest[:j], rest[j+1:]
-			if i == len(segs)-1 {
-				return false // more segments than the template
-			}
-		} else {
-			seg, rest = rest, nil
-			if i != len(segs)-1 {
-				return false
-			}
-		}
-		if s.Param != "" {
-			if len(seg) == 0 {
-				return false
-			}
-		} else if string(seg) != s.Literal {
-			return false
-		}
-	}
-	return true
-}
-
 func (r *Route) matchRest(req *request, ctx *fasthttp.RequestCtx) bool {
+	req.probes++
 	if len(r.methods) > 0 {
 		ok := false
 		for _, m := range r.methods {
