@@ -260,3 +260,28 @@ const orderExpr = `{
   total: ([.payload.items[] | .qty * .unit_price] | add),
   currency: (.payload.currency // "USD")
 }`
+
+// Ordinary work on large values stays within the guards: summing numbers
+// charges nothing, and sorting, comparing or searching a few hundred
+// thousand elements is one step gojq does in tens of milliseconds.
+func TestJQLargeButFine(t *testing.T) {
+	for _, expr := range []string{
+		`reduce range(300000) as $i (0; . + $i) | . > 0`,
+		`[range(3000000)] | add > 0`,
+		`[range(300000)] | unique | length > 0`,
+		`[range(100000)] | sort | length > 0`,
+		`[range(300000) | {k: .}] | sort_by(.k) | length > 0`,
+		`[range(300000)] as $a | $a == ($a | map(.))`,
+		`[range(100000) | {a: .}] | contains([{a: 5}])`,
+		`[range(100000) | tostring] | join(",") | length > 0`,
+	} {
+		q, err := CompileJQ(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := results(q.Run(context.Background(), nil, &testMeter{left: 64 << 20}))
+		if err != nil || len(got) != 1 || got[0] != true {
+			t.Errorf("%s: %v, error %v", expr, got, err)
+		}
+	}
+}

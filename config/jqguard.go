@@ -145,7 +145,7 @@ func preCost(m JQMeter, name string, v, x any) (jqCost, error) {
 	case "sort", "unique":
 		a, _ := v.([]any)
 		w, err := workOf(name, v)
-		return jqCost{64 * int64(len(a)), satMul(w, log2(len(a)))}, err
+		return jqCost{64 * int64(len(a)), sortWork(w, len(a))}, err
 	case "min", "max":
 		w, err := workOf(name, v)
 		return jqCost{0, w}, err
@@ -191,12 +191,14 @@ func preCost(m JQMeter, name string, v, x any) (jqCost, error) {
 		if oka && okb {
 			return jqCost{0, int64(len(sa) + len(sb))}, nil
 		}
-		wa, err := workOf(name, a)
-		if err != nil {
-			return jqCost{}, err
+		// Each element of an array in b is looked for among the elements
+		// of the array of a at the same place.
+		size := &jqSize{limit: maxJQWork}
+		if size.add(a, 0); size.over {
+			return jqCost{}, &jqLimitError{name, ErrJQWork}
 		}
 		wb, err := workOf(name, b)
-		return jqCost{0, satMul(wa, wb) / 16}, err
+		return jqCost{0, satMul(wb, max(1, size.maxLen))}, err
 	case "indices", "index", "rindex":
 		switch v := v.(type) {
 		case string:
@@ -264,7 +266,9 @@ const maxJQIntBits = 1 << 16
 func opCost(m JQMeter, op string, l, r any) (jqCost, error) {
 	switch op {
 	case "+", "-", "*":
-		if lb, rb := intBits(l), intBits(r); lb > 0 && rb > 0 {
+		// Machine integers cost nothing; gojq turns an overflow into a
+		// big integer of at most 128 bits, which is checked when it grows.
+		if lb, rb := intBits(l), intBits(r); lb > 0 && rb > 0 && max(lb, rb) > 64 {
 			n := max(lb, rb) + 1
 			if op == "*" {
 				n = lb + rb
@@ -340,7 +344,7 @@ func opCost(m JQMeter, op string, l, r any) (jqCost, error) {
 			return jqCost{}, err
 		}
 		wr, err := workOf(op, r)
-		return jqCost{0, wl + wr}, err
+		return jqCost{0, (wl + wr) / 2}, err
 	}
 	return jqCost{}, nil
 }
@@ -358,7 +362,7 @@ func jqKeys(v any, args []any) any {
 	w, err := workOf(name, keys)
 	if err == nil {
 		if name != "min_by" && name != "max_by" {
-			w = satMul(w, log2(n))
+			w = sortWork(w, n)
 		}
 		err = jqCharge(m, name, 64*int64(n), w)
 	}
@@ -549,6 +553,7 @@ func JQTextSize(v any, limit int64) (int64, error) {
 type jqSize struct {
 	limit       int64
 	nodes, text int64
+	maxLen      int64 // of the arrays visited
 	over, deep  bool
 }
 
@@ -577,6 +582,7 @@ func (s *jqSize) add(v any, depth int) {
 		s.text += quotedLen(v)
 	case []any:
 		s.text += 1 + int64(len(v))
+		s.maxLen = max(s.maxLen, int64(len(v)))
 		for _, e := range v {
 			if s.add(e, depth+1); s.over {
 				return
@@ -685,8 +691,10 @@ func shallowSum(v any, sep *string) int64 {
 			n = satAdd(n, 64*int64(len(e)))
 		case *big.Int:
 			n = satAdd(n, int64(e.BitLen()/8))
-		default:
-			n = satAdd(n, 24)
+		case int, float64, json.Number, bool:
+			if sep != nil { // join writes it as text
+				n = satAdd(n, 24)
+			}
 		}
 		if sep != nil {
 			n = satAdd(n, int64(len(*sep)))
@@ -770,6 +778,10 @@ func containerLen(v any) int {
 }
 
 func log2(n int) int64 { return int64(bits.Len(uint(n))) + 1 }
+
+// sortWork is the work of sorting n elements of total size w: each takes
+// part in about log2(n) comparisons, which stop at the first difference.
+func sortWork(w int64, n int) int64 { return satMul(w, log2(n)) / 8 }
 
 func satMul(a, b int64) int64 {
 	if a <= 0 || b <= 0 {

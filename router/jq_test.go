@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/itchyny/gojq"
 	"github.com/openhqm/openhqm/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -305,4 +306,43 @@ func (h *recordHandler) count(route string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.routes[route]
+}
+
+// BenchmarkJQOverhead compares the order transform run by plain gojq with
+// the same expression compiled with guards and run with a deadline and a
+// meter, as a transform runs it.
+func BenchmarkJQOverhead(b *testing.B) {
+	in, err := decodeJSON([]byte(orderBody))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("gojq", func(b *testing.B) {
+		q, err := gojq.Parse(orderTransform)
+		if err != nil {
+			b.Fatal(err)
+		}
+		code, err := gojq.Compile(q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if v, _ := code.Run(in).Next(); v == nil {
+				b.Fatal("no result")
+			}
+		}
+	})
+	b.Run("guarded", func(b *testing.B) {
+		q := mustJQ(b, orderTransform)
+		b.ReportAllocs()
+		for b.Loop() {
+			c, cancel := context.WithTimeout(context.Background(), jqTimeout)
+			m := newJQMeter()
+			if _, ok, err := jqFirst(c, q, in, m); !ok || err != nil {
+				b.Fatal(err)
+			}
+			m.release()
+			cancel()
+		}
+	})
 }
