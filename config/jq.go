@@ -116,8 +116,25 @@ func CompileJQ(src string) (*JQ, error) {
 type jqRewriter struct {
 	scope *jqScope
 	used  map[string]bool
+	depth int // of nested calls, bindings and guarded operators
 	err   error
 }
+
+// maxJQNesting bounds how deeply calls, bindings and guarded operators
+// nest: gojq compiles each level as a scope and looks names up through all
+// of them, so compiling n levels takes n² steps (100,000 took 40 s).
+const maxJQNesting = 1000
+
+// enter descends one nesting level; false when that is too deep.
+func (rw *jqRewriter) enter() bool {
+	if rw.depth++; rw.depth > maxJQNesting {
+		rw.fail("the expression nests calls, bindings or operators more than %d deep", maxJQNesting)
+		return false
+	}
+	return true
+}
+
+func (rw *jqRewriter) leave() { rw.depth-- }
 
 // jqScope is the chain of functions the expression defines, innermost
 // first: a call to one of them is the user's, not a builtin.
@@ -165,6 +182,13 @@ func (rw *jqRewriter) query(q *gojq.Query) {
 	if q.Term != nil {
 		rw.term(q.Term)
 		return
+	}
+	if nests := len(q.Patterns) > 0 || jqOperatorFunc[q.Op] != "" && !cheapOperation(q.Op, q.Left, q.Right) ||
+		q.Op == gojq.OpAssign || q.Op == gojq.OpModify || q.Op == gojq.OpUpdateAlt || q.Op == gojq.OpUpdateMod; nests {
+		if !rw.enter() {
+			return
+		}
+		defer rw.leave()
 	}
 	rw.query(q.Left)
 	for _, p := range q.Patterns {
@@ -245,6 +269,10 @@ func scalarLiteral(q *gojq.Query) bool {
 
 func (rw *jqRewriter) funcDef(fd *gojq.FuncDef) {
 	rw.checkName(fd.Name)
+	if !rw.enter() {
+		return
+	}
+	defer rw.leave()
 	s := &jqScope{funcs: map[string]bool{}, outer: rw.scope}
 	for _, a := range fd.Args {
 		rw.checkName(a)
@@ -327,6 +355,10 @@ func (rw *jqRewriter) term(t *gojq.Term) {
 		rw.query(t.Try.Body)
 		rw.query(t.Try.Catch)
 	case gojq.TermTypeReduce:
+		if !rw.enter() {
+			return
+		}
+		defer rw.leave()
 		rw.query(t.Reduce.Query)
 		for _, p := range t.Reduce.Patterns {
 			rw.pattern(p)
@@ -334,6 +366,10 @@ func (rw *jqRewriter) term(t *gojq.Term) {
 		rw.query(t.Reduce.Start)
 		rw.query(t.Reduce.Update)
 	case gojq.TermTypeForeach:
+		if !rw.enter() {
+			return
+		}
+		defer rw.leave()
 		rw.query(t.Foreach.Query)
 		for _, p := range t.Foreach.Patterns {
 			rw.pattern(p)
@@ -357,6 +393,12 @@ func (rw *jqRewriter) function(f *gojq.Func) {
 	if strings.HasPrefix(f.Name, "$") {
 		rw.checkName(f.Name)
 		return
+	}
+	if len(f.Args) > 0 {
+		if !rw.enter() {
+			return
+		}
+		defer rw.leave()
 	}
 	for _, a := range f.Args {
 		rw.query(a)
@@ -397,6 +439,10 @@ func (rw *jqRewriter) interpolation(s *gojq.String, format string) *gojq.Term {
 	f := &gojq.Func{Name: "tostring"}
 	if format != "" {
 		f = formatFunc(format)
+	}
+	if len(s.Queries) > maxJQNesting { // the concatenations nest
+		rw.fail("a string interpolates more than %d values", maxJQNesting)
+		return &gojq.Term{Type: gojq.TermTypeNull}
 	}
 	var q *gojq.Query
 	for _, e := range s.Queries {

@@ -53,6 +53,7 @@ var jqEquivalent = []struct{ expr, input string }{
 	{`.a == .b, .a != .b, .a < .b, .a <= .b, .a > .b, .a >= .b, . == ., .a == [1,2]`, `{"a": [1,2], "b": [1,3]}`},
 	{`.amount > 100, .tenant == "acme", .n + 1, 1 - .n, .n / 2`, `{"amount": 150, "tenant": "acme", "n": 4}`},
 	{`123456789012345678901234567890 * 98765432109876543210, .big * .big, .big + 1`, `{"big": 123456789012345678901234567890}`},
+	{`"a\(1,2)b\(3,4)", [.x, .y] | "\(.[])-\(.[])"`, `{"x": 1, "y": "two"}`},
 	{`"a\(.x)b\(.y)c", "\(.x)", "\("in\(.y)")", @base64 "x\(.y)", @json "v=\(.)", @html "<\(.s)>"`, `{"x": 1, "y": "two", "s": "<&>"}`},
 	{`@text, @json, @html, @uri, @csv, @tsv, @sh, @base64, (@base64 | @base64d)`, `["a b", "c\"d", 1, null, true]`},
 	{`format("json"), format("csv"), format("base64")`, `["x", 1]`},
@@ -229,12 +230,16 @@ func TestCompileJQRefuses(t *testing.T) {
 		`$__openhqm`, `. as $__openhqm | 1`, `def _openhqm_pre: 1; 1`, `_openhqm_pre($x; "tojson")`,
 		`_match("a"; null; false)`, `_sort_by([1])`, `_modify(.a; 1)`, `def f(_openhqm_x): 1; f(2)`,
 		`1` + strings.Repeat("0", MaxJQNumberLen), `{$__openhqm}`,
+		strings.Repeat(". as $x | ", 1001) + ".", strings.Repeat(".a + ", 1001) + ".",
+		"def f(x): x; " + strings.Repeat("f(", 1001) + "." + strings.Repeat(")", 1001),
 	} {
 		if _, err := CompileJQ(expr); err == nil {
 			t.Errorf("%.40q compiled", expr)
 		}
 	}
-	for _, expr := range []string{`def _f: 1; _f`, `def f(_x): _x; f(1)`, `$__loc__?`, `1` + strings.Repeat("0", 100)} {
+	for _, expr := range []string{`def _f: 1; _f`, `def f(_x): _x; f(1)`, `$__loc__?`, `1` + strings.Repeat("0", 100),
+		"[" + strings.Repeat("1, ", 10000) + "1]", strings.Repeat("(", 10000) + "." + strings.Repeat(")", 10000),
+		strings.Repeat(". | ", 10000) + "."} {
 		if _, err := CompileJQ(expr); err != nil && !strings.Contains(err.Error(), "$__loc__") {
 			t.Errorf("%.40q: %v", expr, err)
 		}
@@ -284,4 +289,37 @@ func TestJQLargeButFine(t *testing.T) {
 			t.Errorf("%s: %v, error %v", expr, got, err)
 		}
 	}
+}
+
+// FuzzCompileJQ compiles arbitrary expressions: CompileJQ must not panic,
+// and what compiles must run under a meter and a deadline without panicking
+// or answering after the deadline by more than one guarded step.
+func FuzzCompileJQ(f *testing.F) {
+	for _, tt := range jqEquivalent {
+		f.Add(tt.expr, tt.input)
+	}
+	f.Add(`reduce range(40) as $i (0; [., .]) | tojson`, `null`)
+	f.Add(`.[] as {a: $x, "b\(.)": [$y]} ?// $x | $x`, `[{"a": 1}]`)
+	f.Fuzz(func(t *testing.T, expr, input string) {
+		q, err := CompileJQ(expr)
+		if err != nil {
+			return
+		}
+		var in any
+		if json.Unmarshal([]byte(input), &in) != nil {
+			in = nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		it := q.Run(ctx, in, &testMeter{left: 16 << 20})
+		for range 100 {
+			v, ok := it.Next()
+			if !ok {
+				return
+			}
+			if _, isErr := v.(error); isErr {
+				return
+			}
+		}
+	})
 }
