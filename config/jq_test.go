@@ -323,3 +323,34 @@ func FuzzCompileJQ(f *testing.F) {
 		}
 	})
 }
+
+// JQTextSize bounds gojq.Marshal's output from above, closely enough that a
+// result just below a limit is not refused.
+func TestJQTextSize(t *testing.T) {
+	for _, src := range []string{
+		`null`, `[]`, `{}`, `[1, -22, 333, 1.5, 1e300, -0.25]`, `{"a": [true, false, null], "b\"\u0001": "x\ny"}`,
+		`[` + strings.Repeat(`12345,`, 1000) + `1]`, `"\u00e9\u2028"`,
+	} {
+		var v any
+		if err := json.Unmarshal([]byte(src), &v); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := gojq.Marshal(v)
+		n, err := JQTextSize(v, 1<<20)
+		if err != nil || n < int64(len(b)) || n > int64(len(b))*3/2+4 {
+			t.Errorf("%.40s: %d, error %v; Marshal writes %d bytes", src, n, err, len(b))
+		}
+	}
+	shared, _ := results(mustCompile(t, `reduce range(60) as $i (0; [., .])`).Run(context.Background(), nil, &testMeter{left: 1 << 20}))
+	if _, err := JQTextSize(shared[0], 10<<20); !errors.Is(err, ErrJQMemory) {
+		t.Errorf("a value of 2^60 leaves: error %v", err)
+	}
+}
+
+func mustCompile(t *testing.T, src string) *JQ {
+	q, err := CompileJQ(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}

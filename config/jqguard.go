@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/big"
 	"math/bits"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -536,7 +537,7 @@ func CheckJQNumbers(v any) error {
 // (Marshal recurses once per level). Its cost is bounded by limit whatever v
 // is, even a value that shares its parts.
 func JQTextSize(v any, limit int64) (int64, error) {
-	s := &jqSize{limit: satMul(max(limit, 1), 17)} // heap counts a node 16 more than text
+	s := &jqSize{limit: math.MaxInt64, textLimit: max(limit, 1)}
 	s.add(v, 0)
 	switch {
 	case s.deep:
@@ -551,7 +552,8 @@ func JQTextSize(v any, limit int64) (int64, error) {
 // its JSON text. heap, 16 bytes a node plus the text, approximates the
 // memory of the value or of a copy. It stops once heap exceeds limit.
 type jqSize struct {
-	limit       int64
+	limit       int64 // of heap()
+	textLimit   int64 // of text, when not 0; every node has some text
 	nodes, text int64
 	maxLen      int64 // of the arrays visited
 	over, deep  bool
@@ -571,9 +573,9 @@ func (s *jqSize) add(v any, depth int) {
 	case bool:
 		s.text += 5
 	case int:
-		s.text += 20
+		s.text += digits(int64(v))
 	case float64:
-		s.text += 24
+		s.text += floatLen(v)
 	case *big.Int:
 		s.text += int64(v.BitLen())/3 + 2
 	case json.Number:
@@ -581,7 +583,7 @@ func (s *jqSize) add(v any, depth int) {
 	case string:
 		s.text += quotedLen(v)
 	case []any:
-		s.text += 1 + int64(len(v))
+		s.text += 2 + int64(len(v)) // brackets and commas, one too many
 		s.maxLen = max(s.maxLen, int64(len(v)))
 		for _, e := range v {
 			if s.add(e, depth+1); s.over {
@@ -589,7 +591,7 @@ func (s *jqSize) add(v any, depth int) {
 			}
 		}
 	case map[string]any:
-		s.text += 1 + int64(len(v))
+		s.text += 2 + int64(len(v))
 		for k, e := range v {
 			s.nodes++
 			s.text += quotedLen(k) + 1
@@ -598,7 +600,7 @@ func (s *jqSize) add(v any, depth int) {
 			}
 		}
 	}
-	if s.heap() > s.limit {
+	if s.heap() > s.limit || s.textLimit > 0 && s.text > s.textLimit {
 		s.over = true
 	}
 }
@@ -624,6 +626,32 @@ func workOf(what string, v any) (int64, error) {
 		return 0, &jqLimitError{what, ErrJQWork}
 	}
 	return s.heap(), nil
+}
+
+// floatLen is the length of f as gojq's encoder writes it.
+func floatLen(f float64) int64 {
+	if math.IsNaN(f) {
+		return 4
+	}
+	f = min(max(f, -math.MaxFloat64), math.MaxFloat64)
+	format := byte('f')
+	if x := math.Abs(f); x != 0 && x < 1e-6 || x >= 1e21 {
+		format = 'e'
+	}
+	var buf [32]byte
+	return int64(len(strconv.AppendFloat(buf[:0], f, format, -1, 64)))
+}
+
+// digits is the length of n in decimal.
+func digits(n int64) int64 {
+	l := int64(1)
+	if n < 0 {
+		l, n = 2, -n // math.MinInt64 stays negative and counts 2
+	}
+	for ; n >= 10; n /= 10 {
+		l++
+	}
+	return l
 }
 
 // quotedLen is the length of s as gojq's encoder writes it.

@@ -26,7 +26,7 @@ type jqRegexps struct {
 }
 
 const (
-	maxJQRegexps = 64
+	maxJQRegexps = 16
 	// maxCachedRegexpSize bounds, in instructions, the patterns kept.
 	maxCachedRegexpSize = 1000
 	// jqMatchBytes approximates a match object of gojq's shape, plus one

@@ -80,7 +80,7 @@ type transformed struct {
 //     null or no result sets nothing.
 //
 // The expressions together are bounded by jqTimeout (on top of c's own
-// deadline) and jqEvalMemory, and the new body by maxBody (0: jqEvalMemory).
+// deadline) and jqEvalMemory, and the new body by maxBody and jqEvalMemory.
 // A failure returns a *transformError and leaves req unchanged.
 // applyTransform does not retain req or its memory; it is safe for
 // concurrent use on distinct requests.
@@ -121,8 +121,8 @@ func evalTransform(c context.Context, tr *config.Transform, body []byte, maxBody
 		if err != nil {
 			return nil, evalError("body", err)
 		}
-		if maxBody <= 0 {
-			maxBody = jqEvalMemory
+		if maxBody <= 0 || maxBody > jqEvalMemory {
+			maxBody = jqEvalMemory // also bounds the measuring of a value that shares its parts
 		}
 		// Measured before it is written: a value that shares its parts
 		// (reduce range(40) as $i (0; [., .])) is small in memory and
