@@ -128,8 +128,9 @@ func preCost(m JQMeter, name string, v, x any) (jqCost, error) {
 		}
 		return preCost(m, fn.Name, v, nil)
 	case "ascii_downcase", "ascii_upcase":
+		// strings.Map writes an invalid byte as U+FFFD, 3 bytes.
 		s, _ := v.(string)
-		return jqCost{int64(len(s)), int64(len(s))}, nil
+		return jqCost{3 * int64(len(s)), int64(len(s))}, nil
 	case "explode":
 		// One any per rune, and code points above 255 are boxed.
 		s, _ := v.(string)
