@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -137,18 +138,19 @@ func (b *builder) separateWorkerCheck() {
 func (b *builder) submitLeaseCheck(s *rawSubmitAPI) {
 	q := b.cfg.Queues[s.Queue]
 	ep := b.cfg.Endpoints[s.Endpoint]
-	if q == nil || ep == nil || ep.Timeout <= q.Lease {
+	if q == nil || ep == nil || ep.Timeout < q.Lease {
 		return
 	}
 	at := s.rawMeta.at("queue")
 	if re := b.rawEP[ep.Name]; re != nil && re.has("timeout") {
 		at = re.at("timeout")
 	}
-	b.errorf(at, "Timeout longer than lease", "The timeout of endpoint %q (%s), used by submit_api, is longer than the lease of queue %q (%s): a job still running would be redelivered to another worker and run twice. Raise the queue's lease above the timeout, or shorten the timeout.", ep.Name, ep.Timeout, q.Name, q.Lease)
+	b.errorf(at, "Timeout longer than lease", "The timeout of endpoint %q (%s), used by submit_api, is not shorter than the lease of queue %q (%s): a job still running would be redelivered to another worker and run twice. Raise the queue's lease above the timeout, e.g. lease = %q, or lower the endpoint's timeout below %s.", ep.Name, ep.Timeout, q.Name, q.Lease, leaseFor(ep.Timeout), q.Lease)
 }
 
 // leaseCheck reports a route whose requests may outlive its queue's lease: the
 // job would be redelivered to another worker while the first still runs it.
+// A timeout equal to the lease is as bad: the redelivery races the timeout.
 func (b *builder) leaseCheck(rt *Route, r *rawRoute) {
 	q := b.cfg.Queues[rt.Queue]
 	ep := b.cfg.Endpoints[rt.Endpoint]
@@ -156,11 +158,13 @@ func (b *builder) leaseCheck(rt *Route, r *rawRoute) {
 		return
 	}
 	timeout, at, from := rt.Timeout, r.at("timeout"), "route timeout"
+	fix := fmt.Sprintf("lower the route's timeout below %s", q.Lease)
 	if timeout == 0 {
 		if ep == nil {
 			return
 		}
 		timeout, from = ep.Timeout, fmt.Sprintf("timeout of endpoint %q", ep.Name)
+		fix = fmt.Sprintf("give the route a timeout below %s (or lower the endpoint's)", q.Lease)
 		if re := b.rawEP[ep.Name]; re != nil && re.has("timeout") {
 			at = re.at("timeout")
 		} else if rq := b.rawQ[q.Name]; rq != nil && rq.has("lease") {
@@ -169,9 +173,22 @@ func (b *builder) leaseCheck(rt *Route, r *rawRoute) {
 			at = r.def()
 		}
 	}
-	if timeout > q.Lease {
-		b.errorf(at, "Timeout longer than lease", "The %s (%s) of route %q is longer than the lease of queue %q (%s): a job still running would be redelivered to another worker and run twice. Raise the queue's lease above the timeout, or shorten the timeout.", from, timeout, rt.Name, q.Name, q.Lease)
+	if timeout >= q.Lease {
+		b.errorf(at, "Timeout longer than lease", "The %s (%s) of route %q is not shorter than the lease of queue %q (%s): a job still running would be redelivered to another worker and run twice. Raise the queue's lease above the timeout, e.g. lease = %q, or %s.", from, timeout, rt.Name, q.Name, q.Lease, leaseFor(timeout), fix)
 	}
+}
+
+// leaseFor suggests a round lease comfortably above timeout: after the
+// request ends the worker still stores the result and acknowledges the job,
+// which must happen before the lease runs out.
+func leaseFor(timeout time.Duration) string {
+	need := timeout + 30*time.Second
+	for _, s := range []string{"1m", "2m", "5m", "10m", "15m", "30m", "1h", "2h", "6h", "12h", "24h"} {
+		if d, _ := time.ParseDuration(s); d >= need {
+			return s
+		}
+	}
+	return fmt.Sprintf("%dh", int(need.Hours())+1)
 }
 
 // pathKey identifies a route's path condition: two routes with the same key

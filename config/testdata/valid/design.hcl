@@ -1,4 +1,5 @@
-# The example of DESIGN.md §2, verbatim in substance.
+# The example of the design document, verbatim as far as the language goes: its orders route
+# times out after 120s, inside the 5m lease of its queue.
 server {
   listen        = ":8000"
   admin_listen  = ""              # empty: admin paths are served on the main listener under /-/
@@ -27,7 +28,7 @@ queue "jobs" {
     group  = "openhqm-workers"
   }
   max_depth   = 100000            # backpressure: above it, submits get 503 + Retry-After
-  lease       = "60s"             # a job held longer than this by a dead worker is redelivered
+  lease       = "5m"              # a job held longer than this by a dead worker is redelivered; longer than any route timeout using the queue
   dead_letter = "openhqm-dlq"
 }
 
@@ -52,7 +53,7 @@ route "orders" {
     on       = ["connect", "timeout", "5xx", "429"]
   }
   idempotent = true               # replay is safe; non-idempotent methods are never retried after an ambiguous failure unless this says so
-  timeout    = "30s"              # overrides the endpoint's
+  timeout    = "120s"             # overrides the endpoint's
   client_auth {                   # who may call this route, and read the results of its jobs
     type   = "bearer"             # bearer | api_key | none
     tokens = [env("ORDERS_CLIENT_TOKEN")]
@@ -69,7 +70,7 @@ route "default" {
   endpoint = "legacy"
 }
 
-submit_api {                      # the original OpenHQM JSON API: POST /api/v1/submit, GET /api/v1/status|response/{id}
+submit_api {                      # the original OpenHQM's JSON API: POST /api/v1/submit, GET /api/v1/status|response/{id}
   endpoint = "legacy"             # where a submit goes unless its metadata.endpoint names another endpoint
   queue    = "jobs"
 }
