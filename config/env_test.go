@@ -122,6 +122,12 @@ func TestFromEnvErrors(t *testing.T) {
 		{map[string]string{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_MONITORING__LOG_LEVEL": "loud"}, "OPENHQM_MONITORING__LOG_LEVEL"},
 		{map[string]string{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_MONITORING__METRICS_ENABLED": "2"}, "OPENHQM_MONITORING__METRICS_ENABLED"},
 		{map[string]string{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_SERVER__PORT": "http"}, "OPENHQM_SERVER__PORT"},
+		{map[string]string{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_SERVER__HOST": "a b"}, "OPENHQM_SERVER__HOST"},
+		{map[string]string{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_WORKER__TIMEOUT_SECONDS": "1e300"}, "OPENHQM_WORKER__TIMEOUT_SECONDS"},
+		{map[string]string{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_WORKER__BATCH_SIZE": "2.5"}, "OPENHQM_WORKER__BATCH_SIZE"},
+		// Checks of the builder, which HCL files get too.
+		{map[string]string{"OPENHQM_PROXY__ENDPOINTS": `{"a": {"url": "http://a", "headers": {"x-a": "1", "X-A": "2"}}}`}, `OPENHQM_PROXY__ENDPOINTS: endpoint "a": Header names are case-insensitive`},
+		{map[string]string{"OPENHQM_PROXY__ENDPOINTS": `{"a": {"url": "http://a:99999"}}`}, `OPENHQM_PROXY__ENDPOINTS: endpoint "a": The endpoint url has an invalid port`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -133,5 +139,54 @@ func TestFromEnvErrors(t *testing.T) {
 				t.Errorf("error %q does not name %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFromEnvIsHCL: the variables load through the same builder as a file,
+// so the configuration equals the one written in HCL.
+func TestFromEnvIsHCL(t *testing.T) {
+	env := map[string]string{
+		"OPENHQM_PROXY__ENABLED":          "true",
+		"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://app:8080",
+		"OPENHQM_QUEUE__TYPE":             "redis",
+		"OPENHQM_QUEUE__REDIS_URL":        "redis://redis:6379",
+		"OPENHQM_WORKER__MAX_RETRIES":     "1",
+		"OPENHQM_SERVER__PORT":            "9000",
+	}
+	cfg, _, err := FromEnv(mapLookup(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, diags := Parse(map[string][]byte{"env.hcl": []byte(`
+server { listen = ":9000" }
+endpoint "default" { url = "http://app:8080" }
+queue "requests" {
+  backend = "redis"
+  redis {
+    url    = "redis://redis:6379"
+    stream = "openhqm-requests"
+    group  = "openhqm-workers"
+  }
+  dead_letter = "openhqm-dlq"
+}
+worker {
+  listen   = ":9000"
+  embedded = false
+}
+submit_api {
+  endpoint = "default"
+  queue    = "requests"
+  retry { attempts = 2 }
+}
+route "proxy" {
+  match { path_prefix = "/" }
+  endpoint = "default"
+}`)}, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	want.Digest, want.Files = cfg.Digest, nil
+	if diff := cmp.Diff(want, cfg, ignoreCompiled); diff != "" {
+		t.Errorf("(-HCL +FromEnv):\n%s", diff)
 	}
 }

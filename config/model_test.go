@@ -104,7 +104,16 @@ route "all" {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	want := baseConfig()
+	// The language's defaults, written out: every other path to a
+	// configuration (Default, FromEnv) goes through the same builder.
+	want := &Config{
+		Server:    Server{Listen: ":8000", MaxBodySize: 10 << 20, ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second},
+		Endpoints: map[string]*Endpoint{},
+		Queues:    map[string]*Queue{},
+		Results:   Results{Backend: BackendMemory, TTL: time.Hour, MaxEntries: 100000, Prefix: "openhqm:"},
+		Worker:    Worker{Embedded: true, Concurrency: 16, BatchSize: 10, Drain: 30 * time.Second, Listen: ":9090"},
+		Telemetry: Telemetry{LogLevel: "info", LogFormat: "json", Metrics: true},
+	}
 	want.Endpoints["app"] = &Endpoint{Name: "app", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}, Timeout: 30 * time.Second, Auth: Auth{Type: AuthNone}}
 	want.Routes = []*Route{{Name: "all", Match: Match{PathPrefix: "/"}, Mode: ModeSync, Endpoint: "app", Retry: defaultRetry(), Timeout: 30 * time.Second}}
 	want.Digest, want.Files = cfg.Digest, []string{"min.hcl"}

@@ -248,6 +248,11 @@ func parseTemplate(p string) ([]Segment, error) {
 
 var retryOn = []string{"connect", "timeout", "5xx", "429"}
 
+// defaultRetry is the policy of a route or submit_api without a retry block.
+func defaultRetry() Retry {
+	return Retry{Attempts: 3, Backoff: "exponential", Initial: time.Second, Max: time.Minute, On: []RetryOn{RetryConnect, RetryTimeout, Retry5xx, Retry429}}
+}
+
 func (b *builder) buildRetry(r *rawRetry) Retry {
 	rt := defaultRetry()
 	if r == nil {
