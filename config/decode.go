@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,7 +24,7 @@ type decoder struct {
 	mode    LoadMode
 	lookup  func(string) (string, bool)
 	diags   hcl.Diagnostics
-	missing []string // sentences about env()/file() misses of the attribute being evaluated
+	missing []funcProblem // problems of env() and file() in the attribute being evaluated
 	ctx     *hcl.EvalContext
 	dir     string // directory of the file being decoded, for file()
 }
@@ -59,7 +61,7 @@ func (d *decoder) envFunc() function.Function {
 			if len(args) == 2 {
 				return args[1], nil
 			}
-			d.missing = append(d.missing, fmt.Sprintf("The environment variable %q is not set. Set it, or give a default with env(%q, \"default\").", name, name))
+			d.missing = append(d.missing, funcProblem{summary: "Missing environment variable", detail: fmt.Sprintf("The environment variable %q is not set. Set it, or give a default with env(%q, \"default\").", name, name)})
 			return cty.StringVal(""), nil
 		},
 	})
@@ -78,13 +80,28 @@ func (d *decoder) fileFunc() function.Function {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(d.dir, p)
 			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				reason := "does not exist"
-				if !os.IsNotExist(err) {
-					reason = "cannot be read: " + err.Error()
+			b, err := readRegular(p, MaxSecretSize)
+			var notReg *notRegularError
+			var tooLarge *tooLargeError
+			switch {
+			case errors.As(err, &notReg):
+				d.missing = append(d.missing, funcProblem{summary: "Not a regular file", always: true,
+					detail: fmt.Sprintf("%q is %s, but file() reads only regular files (or symlinks to them), such as a mounted secret.", p, notReg.kind)})
+				return cty.StringVal(""), nil
+			case errors.As(err, &tooLarge):
+				size := "larger"
+				if tooLarge.size >= 0 {
+					size = byteSize(tooLarge.size) + ","
 				}
-				d.missing = append(d.missing, fmt.Sprintf("The file %q %s. Mount the secret there, or fix the path (relative paths start at the configuration file's directory).", p, reason))
+				d.missing = append(d.missing, funcProblem{summary: "File too large", always: true,
+					detail: fmt.Sprintf("%q is %s but file() reads at most %s, enough for any secret. Point it at the secret itself.", p, size, byteSize(MaxSecretSize))})
+				return cty.StringVal(""), nil
+			case err != nil:
+				reason := "does not exist"
+				if !errors.Is(err, fs.ErrNotExist) {
+					reason = "cannot be read: " + errReason(err)
+				}
+				d.missing = append(d.missing, funcProblem{summary: "Missing file", detail: fmt.Sprintf("The file %q %s. Mount the secret there, or fix the path (relative paths start at the configuration file's directory).", p, reason)})
 				return cty.StringVal(""), nil
 			}
 			s := strings.TrimSuffix(string(b), "\n")
@@ -92,6 +109,25 @@ func (d *decoder) fileFunc() function.Function {
 			return cty.StringVal(s), nil
 		},
 	})
+}
+
+// funcProblem is a problem of an env() or file() call. A missing variable
+// or file is an error for serve and a warning for validate (CI has no
+// production secrets); a file that exists but cannot be a secret is always
+// an error.
+type funcProblem struct {
+	summary, detail string
+	always          bool
+}
+
+// errReason is the innermost message of a file system error, without the
+// operation and path the caller already states.
+func errReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 type fieldKind int
@@ -228,18 +264,12 @@ func (d *decoder) decodeAttr(a *hcl.Attribute, fv reflect.Value, m *rawMeta, req
 		return
 	}
 	if len(d.missing) > 0 {
-		sev, summary := hcl.DiagWarning, "Missing environment variable or file"
-		if d.mode == ModeRuntime {
-			sev = hcl.DiagError
-		}
-		for _, msg := range d.missing {
-			s := summary
-			if strings.HasPrefix(msg, "The environment") {
-				s = "Missing environment variable"
-			} else if strings.HasPrefix(msg, "The file") {
-				s = "Missing file"
+		for _, p := range d.missing {
+			sev := hcl.DiagWarning
+			if d.mode == ModeRuntime || p.always {
+				sev = hcl.DiagError
 			}
-			d.diags = append(d.diags, &hcl.Diagnostic{Severity: sev, Summary: s, Detail: msg, Subject: a.Range.Ptr()})
+			d.diags = append(d.diags, &hcl.Diagnostic{Severity: sev, Summary: p.summary, Detail: p.detail, Subject: a.Range.Ptr()})
 		}
 		m.placeholder = setFlag(m.placeholder, a.Name)
 	}

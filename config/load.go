@@ -63,9 +63,11 @@ func Load(paths []string, opts Options) (cfg *Config, files map[string]*hcl.File
 }
 
 // readSources reads what Load would: each file, or each directory's
-// configuration files in name order. Symlinks are followed.
+// configuration files in name order. Symlinks are followed; anything but a
+// regular file is refused, and MaxConfigSize bounds the files together.
 func readSources(paths []string) ([]source, error) {
 	var srcs []source
+	var total int64
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
@@ -78,10 +80,14 @@ func readSources(paths []string) ([]source, error) {
 			}
 		}
 		for _, n := range names {
-			b, err := os.ReadFile(n)
+			b, err := readRegular(n, MaxConfigSize-total)
+			if errors.Is(err, ErrTooLarge) && total > 0 {
+				return nil, fmt.Errorf("read configuration: %w: the files together are larger than %s", ErrTooLarge, byteSize(MaxConfigSize))
+			}
 			if err != nil {
 				return nil, fmt.Errorf("read configuration: %w", err)
 			}
+			total += int64(len(b))
 			srcs = append(srcs, source{n, b})
 		}
 	}
