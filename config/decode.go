@@ -26,7 +26,8 @@ type decoder struct {
 	diags   hcl.Diagnostics
 	missing []funcProblem // problems of env() and file() in the attribute being evaluated
 	ctx     *hcl.EvalContext
-	dir     string // directory of the file being decoded, for file()
+	dir     string     // directory of the file being decoded, for file()
+	at      *hcl.Range // the attribute being evaluated, for a report of a panic
 }
 
 func newDecoder(opts Options) *decoder {
@@ -191,6 +192,10 @@ func infoOf(t reflect.Type) *structInfo {
 	return info
 }
 
+// testHookDecodeAttr, when set by a test, runs before each attribute is
+// evaluated (to make one panic).
+var testHookDecodeAttr func(*hcl.Attribute)
+
 type metaHolder interface{ meta() *rawMeta }
 
 // decodeBody decodes body into the struct ptr points to.
@@ -219,11 +224,15 @@ func (d *decoder) decodeBody(body hcl.Body, ptr reflect.Value) {
 			m.blocks[f.name] = blocks
 			fv := sv.Field(f.index)
 			if f.kind == fieldBlock {
+				scope := "here"
+				if _, root := ptr.Interface().(*rawRoot); root {
+					scope = "in a configuration" // as mergeRoots says across files
+				}
 				for _, extra := range blocks[1:] {
 					d.diags = append(d.diags, &hcl.Diagnostic{
 						Severity: hcl.DiagError,
 						Summary:  fmt.Sprintf("Duplicate %s block", f.name),
-						Detail:   fmt.Sprintf("Only one %s block is allowed here; the first is at %s. Merge the two.", f.name, where(blocks[0].DefRange)),
+						Detail:   fmt.Sprintf("Only one %s block is allowed %s; the first is at %s. Merge the two.", f.name, scope, where(blocks[0].DefRange)),
 						Subject:  extra.DefRange.Ptr(),
 					})
 				}
@@ -256,6 +265,10 @@ func (d *decoder) decodeBlock(b *hcl.Block, t reflect.Type) reflect.Value {
 
 func (d *decoder) decodeAttr(a *hcl.Attribute, fv reflect.Value, m *rawMeta, required bool) {
 	d.missing = d.missing[:0]
+	d.at = &a.Range
+	if testHookDecodeAttr != nil {
+		testHookDecodeAttr(a)
+	}
 	val, diags := a.Expr.Value(d.ctx)
 	d.diags = append(d.diags, diags...)
 	if diags.HasErrors() {

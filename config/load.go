@@ -9,11 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 )
 
 // LoadMode says how strictly references to the environment are treated. (It
@@ -146,43 +146,57 @@ func Parse(srcs map[string][]byte, opts Options) (*Config, map[string]*hcl.File,
 	return parse(list, opts)
 }
 
-func parse(srcs []source, opts Options) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
-	p := hclparse.NewParser()
-	var diags hcl.Diagnostics
+func parse(srcs []source, opts Options) (cfg *Config, files map[string]*hcl.File, diags hcl.Diagnostics) {
+	files = make(map[string]*hcl.File, len(srcs))
+	var d *decoder
+	defer func() {
+		// Whatever a hostile file makes hcl, cty or gojq do, loading it must
+		// not take the process down: a reload parses in the serving process.
+		// (A stack overflow cannot be recovered; MaxNesting prevents it.)
+		if r := recover(); r != nil {
+			at := hcl.Range{Filename: srcs[0].name, Start: hcl.InitialPos, End: hcl.InitialPos}
+			if d != nil && d.at != nil {
+				at = *d.at
+			}
+			cfg = nil
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Internal error",
+				Detail:   fmt.Sprintf("openhqm failed while loading this configuration (a panic in %s), near here; nothing of it was applied. Please report it with the configuration.", panicSite()),
+				Subject:  &at,
+			})
+		}
+	}()
 	type parsed struct {
-		name string
-		file *hcl.File
+		name   string
+		bodies []hcl.Body
 	}
-	var list []parsed
+	list := make([]parsed, 0, len(srcs))
 	for _, s := range srcs {
-		var f *hcl.File
-		var ds hcl.Diagnostics
-		if strings.HasSuffix(s.name, ".json") {
-			f, ds = p.ParseJSON(s.src, s.name)
-		} else {
-			f, ds = p.ParseHCL(s.src, s.name)
-		}
+		sf, ds := parseSource(s)
 		diags = append(diags, ds...)
-		if f != nil && f.Body != nil {
-			list = append(list, parsed{s.name, f})
-		}
+		files[s.name] = sf.file
+		list = append(list, parsed{s.name, sf.bodies})
 	}
-	files := p.Files()
 	if diags.HasErrors() {
 		return nil, files, diags
 	}
-	d := newDecoder(opts)
-	roots := make([]*rawRoot, 0, len(list))
+	d = newDecoder(opts)
+	var roots []*rawRoot
 	for _, f := range list {
 		d.dir = filepath.Dir(f.name)
-		root := &rawRoot{}
-		root.defRange = f.file.Body.MissingItemRange()
-		d.decodeBody(f.file.Body, reflect.ValueOf(root))
-		roots = append(roots, root)
+		for _, body := range f.bodies {
+			root := &rawRoot{}
+			root.defRange = body.MissingItemRange()
+			d.decodeBody(body, reflect.ValueOf(root))
+			roots = append(roots, root)
+		}
 	}
+	list = nil
 	diags = append(diags, d.diags...)
+	d.at = nil
 	b := &builder{diags: diags, mode: opts.Mode}
-	cfg := b.build(mergeRoots(roots, b))
+	cfg = b.build(mergeRoots(roots, b))
 	if b.diags.HasErrors() {
 		return nil, files, b.diags
 	}
@@ -191,6 +205,26 @@ func parse(srcs []source, opts Options) (*Config, map[string]*hcl.File, hcl.Diag
 		cfg.Files = append(cfg.Files, s.name)
 	}
 	return cfg, files, b.diags
+}
+
+// panicSite names the function a recovered panic started in, for a report
+// that helps without quoting the panic's value, which may hold a secret.
+func panicSite() string {
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	afterPanic := false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			afterPanic = true
+		case afterPanic && !strings.HasPrefix(f.Function, "runtime."):
+			return f.Function
+		}
+		if !more {
+			return "an unknown function"
+		}
+	}
 }
 
 // mergeRoots concatenates the blocks of every file; a singleton block (server,
