@@ -106,6 +106,11 @@ func (b *builder) jq(m *rawMeta, attr, key, src string) *JQ {
 		b.errorf(at, "Invalid jq expression", "The jq expression is empty; write one such as \".tenant == \\\"acme\\\"\".")
 		return nil
 	}
+	// Bound the input before gojq's recursive parser sees it.
+	if len(src) > maxJQSize {
+		b.errorf(at, "Invalid jq expression", "The jq expression is %s long; at most %s is allowed, far more than matching or reshaping a request needs.", byteSize(int64(len(src))), byteSize(maxJQSize))
+		return nil
+	}
 	q, err := CompileJQ(src)
 	if err == nil {
 		return q
@@ -113,6 +118,12 @@ func (b *builder) jq(m *rawMeta, attr, key, src string) *JQ {
 	b.errorf(at, "Invalid jq expression", "%q does not compile: %s.", src, err)
 	return nil
 }
+
+// maxJQSize bounds the source of one jq expression. gojq parses
+// recursively, and CompileJQ's own nesting limit applies after parsing:
+// 3,000,000 nested parentheses overflowed the stack in the parser, and
+// 64 KiB cannot nest deep enough to.
+const maxJQSize = 64 << 10
 
 var hostPattern = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$`)
 

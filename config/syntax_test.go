@@ -196,3 +196,20 @@ func TestPiecesParseAsWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestDeepJQ: a jq expression nested or sized to overflow the stack of
+// gojq's parser or compiler (3,000,000 parentheses did) is an error.
+func TestDeepJQ(t *testing.T) {
+	for name, jq := range map[string]string{
+		"parentheses": strings.Repeat("(", 3000000) + "1" + strings.Repeat(")", 3000000),
+		"additions":   "1" + strings.Repeat("+1", 3000000),
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := "endpoint \"app\" {\n  url = \"http://127.0.0.1:8080\"\n}\nroute \"r\" {\n  endpoint = \"app\"\n  match {\n    path_prefix = \"/\"\n    jq = \"" + jq + "\"\n  }\n}\n"
+			_, _, diags := Parse(map[string][]byte{"c.hcl": []byte(src)}, Options{})
+			if len(diags) != 1 || diags[0].Subject == nil || diags[0].Subject.Start.Line != 8 {
+				t.Fatalf("diagnostics %v, want one on the jq line", diags)
+			}
+		})
+	}
+}
