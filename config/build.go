@@ -322,7 +322,7 @@ func (b *builder) blockFor(m *rawMeta, block string, present, selected bool, bac
 	case selected && !present:
 		b.errorf(m.at("backend"), fmt.Sprintf("Missing %s block", block), "backend = %q needs a %s { ... } block with its connection settings.", block, block)
 	case present && !selected && backend != "":
-		r := m.blocks[block][0].DefRange
+		r := m.blocks[block]
 		b.errorf(&r, fmt.Sprintf("Unexpected %s block", block), "This %s block has no effect with backend = %q; set backend = %q or remove the block.", block, backend, block)
 	}
 }
@@ -407,7 +407,7 @@ func (b *builder) tlsFile(m *rawMeta, attr, p string) string {
 		return ""
 	}
 	if !filepath.IsAbs(p) {
-		p = filepath.Join(filepath.Dir(m.attrs[attr].Range.Filename), p)
+		p = filepath.Join(filepath.Dir(m.attr(attr).src.name), p)
 	}
 	if _, err := os.Stat(p); err != nil {
 		sev := hcl.DiagWarning

@@ -26,8 +26,9 @@ type decoder struct {
 	diags   hcl.Diagnostics
 	missing []funcProblem // problems of env() and file() in the attribute being evaluated
 	ctx     *hcl.EvalContext
-	dir     string     // directory of the file being decoded, for file()
-	at      *hcl.Range // the attribute being evaluated, for a report of a panic
+	dir     string      // directory of the file being decoded, for file()
+	src     *sourceFile // the file being decoded
+	at      *hcl.Range  // the attribute being evaluated, for a report of a panic
 }
 
 func newDecoder(opts Options) *decoder {
@@ -205,8 +206,7 @@ func (d *decoder) decodeBody(body hcl.Body, ptr reflect.Value) {
 	content, diags := body.Content(info.schema)
 	d.diags = append(d.diags, diags...)
 	m := ptr.Interface().(metaHolder).meta()
-	m.bodyRange = body.MissingItemRange()
-	m.attrs = make(map[string]*hcl.Attribute, len(content.Attributes))
+	m.attrs = make([]rawAttr, 0, len(content.Attributes))
 	for _, f := range info.fields {
 		switch f.kind {
 		case fieldAttr:
@@ -219,9 +219,9 @@ func (d *decoder) decodeBody(body hcl.Body, ptr reflect.Value) {
 				continue
 			}
 			if m.blocks == nil {
-				m.blocks = map[string][]*hcl.Block{}
+				m.blocks = map[string]hcl.Range{}
 			}
-			m.blocks[f.name] = blocks
+			m.blocks[f.name] = blocks[0].DefRange
 			fv := sv.Field(f.index)
 			if f.kind == fieldBlock {
 				scope := "here"
@@ -250,7 +250,6 @@ func (d *decoder) decodeBlock(b *hcl.Block, t reflect.Type) reflect.Value {
 	ptr := reflect.New(t)
 	m := ptr.Interface().(metaHolder).meta()
 	m.defRange = b.DefRange
-	m.labelRanges = b.LabelRanges
 	info := infoOf(t)
 	li := 0
 	for _, f := range info.fields {
@@ -271,9 +270,16 @@ func (d *decoder) decodeAttr(a *hcl.Attribute, fv reflect.Value, m *rawMeta, req
 	}
 	val, diags := a.Expr.Value(d.ctx)
 	d.diags = append(d.diags, diags...)
+	ra := rawAttr{name: a.Name, src: d.src, start: posOf(a.Range.Start), value: posOf(a.Expr.Range().Start), end: posOf(a.Expr.Range().End)}
+	placeholder := func() {
+		if !ra.placeholder {
+			ra.placeholder = true
+			m.placeholders++
+		}
+	}
 	if diags.HasErrors() {
-		m.attrs[a.Name] = a
-		m.placeholder = setFlag(m.placeholder, a.Name)
+		placeholder()
+		m.attrs = append(m.attrs, ra)
 		return
 	}
 	if len(d.missing) > 0 {
@@ -284,7 +290,7 @@ func (d *decoder) decodeAttr(a *hcl.Attribute, fv reflect.Value, m *rawMeta, req
 			}
 			d.diags = append(d.diags, &hcl.Diagnostic{Severity: sev, Summary: p.summary, Detail: p.detail, Subject: a.Range.Ptr()})
 		}
-		m.placeholder = setFlag(m.placeholder, a.Name)
+		placeholder()
 	}
 	if val.IsNull() {
 		if required {
@@ -312,17 +318,9 @@ func (d *decoder) decodeAttr(a *hcl.Attribute, fv reflect.Value, m *rawMeta, req
 			Detail:   fmt.Sprintf("Inappropriate value for attribute %q: %s.", a.Name, err),
 			Subject:  a.Expr.Range().Ptr(),
 		})
-		m.placeholder = setFlag(m.placeholder, a.Name)
+		placeholder()
 	}
-	m.attrs[a.Name] = a
-}
-
-func setFlag(m map[string]bool, k string) map[string]bool {
-	if m == nil {
-		m = map[string]bool{}
-	}
-	m[k] = true
-	return m
+	m.attrs = append(m.attrs, ra)
 }
 
 // where renders a range as file:line for the Detail of a diagnostic.

@@ -131,6 +131,9 @@ func ConfigFiles(dir string) ([]string, error) {
 	return names, nil
 }
 
+// isJSON reports whether a source is in HCL's JSON syntax.
+func isJSON(name string) bool { return strings.HasSuffix(name, ".json") }
+
 func isConfigName(n string) bool {
 	return strings.HasSuffix(n, ".hcl") || strings.HasSuffix(n, ".hcl.json")
 }
@@ -167,32 +170,30 @@ func parse(srcs []source, opts Options) (cfg *Config, files map[string]*hcl.File
 			})
 		}
 	}()
-	type parsed struct {
-		name   string
-		bodies []hcl.Body
-	}
-	list := make([]parsed, 0, len(srcs))
-	for _, s := range srcs {
-		sf, ds := parseSource(s)
-		diags = append(diags, ds...)
-		files[s.name] = sf.file
-		list = append(list, parsed{s.name, sf.bodies})
-	}
-	if diags.HasErrors() {
-		return nil, files, diags
-	}
+	// Each piece is decoded as soon as it is parsed, so that its syntax tree
+	// can be collected before the next is parsed. Syntax errors stop the
+	// load after parsing, with only them reported, as the decoder's findings
+	// in a broken file are mostly echoes of the break.
 	d = newDecoder(opts)
 	var roots []*rawRoot
-	for _, f := range list {
-		d.dir = filepath.Dir(f.name)
-		for _, body := range f.bodies {
+	for _, s := range srcs {
+		sf := &sourceFile{s.name, s.src, isJSON(s.name)}
+		d.dir, d.src = filepath.Dir(s.name), sf
+		file, ds := parseSource(s, func(body hcl.Body) {
+			if diags.HasErrors() {
+				return
+			}
 			root := &rawRoot{}
 			root.defRange = body.MissingItemRange()
 			d.decodeBody(body, reflect.ValueOf(root))
 			roots = append(roots, root)
-		}
+		})
+		diags = append(diags, ds...)
+		files[s.name] = file
 	}
-	list = nil
+	if diags.HasErrors() {
+		return nil, files, diags
+	}
 	diags = append(diags, d.diags...)
 	d.at = nil
 	b := &builder{diags: diags, mode: opts.Mode}

@@ -1,6 +1,11 @@
 package config
 
-import "github.com/hashicorp/hcl/v2"
+import (
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	hcljson "github.com/hashicorp/hcl/v2/json"
+	"github.com/zclconf/go-cty/cty"
+)
 
 // The raw structs mirror the HCL language one to one. Only fields with an hcl
 // tag are part of the language; each also carries a one-sentence doc tag
@@ -199,53 +204,119 @@ type rawTelemetry struct {
 
 // rawMeta records where a block and its attributes were written, and which
 // attribute values are stand-ins for a missing env() or file() (their checks
-// are skipped).
+// are skipped). It keeps compact positions, not syntax trees, so that the
+// trees of a large file can be collected as soon as it is decoded and the
+// positions of 200,000 blocks stay small.
 type rawMeta struct {
-	defRange    hcl.Range
-	labelRanges []hcl.Range
-	attrs       map[string]*hcl.Attribute
-	blocks      map[string][]*hcl.Block
-	placeholder map[string]bool
-	bodyRange   hcl.Range // the body's missing-item range
+	defRange     hcl.Range
+	attrs        []rawAttr            // in the order of the struct's fields; a block has a handful
+	blocks       map[string]hcl.Range // the definition of the first block of each type
+	placeholders int                  // how many attributes are stand-ins
+	found        *foundRanges         // elements and entries looked up for diagnostics
+}
+
+// rawAttr is where an attribute was written.
+type rawAttr struct {
+	name string
+	// src is the file the attribute is in, to render its positions and to
+	// find the elements of a list or the entries of a map again.
+	src               *sourceFile
+	start, value, end pos // of the attribute, of its value, and the end of both
+	placeholder       bool
+}
+
+// pos is an hcl.Pos in 12 bytes (a configuration is at most MaxConfigSize).
+type pos struct{ line, column, byte int32 }
+
+func posOf(p hcl.Pos) pos { return pos{int32(p.Line), int32(p.Column), int32(p.Byte)} }
+
+func (p pos) hcl() hcl.Pos {
+	return hcl.Pos{Line: int(p.line), Column: int(p.column), Byte: int(p.byte)}
+}
+
+func (a *rawAttr) rng() hcl.Range {
+	return hcl.Range{Filename: a.src.name, Start: a.start.hcl(), End: a.end.hcl()}
+}
+
+func (a *rawAttr) valueRange() hcl.Range {
+	return hcl.Range{Filename: a.src.name, Start: a.value.hcl(), End: a.end.hcl()}
+}
+
+// foundRanges caches what elemAt and keyAt found in an attribute's value.
+type foundRanges struct {
+	elems map[string][]hcl.Range
+	keys  map[string]map[string]hcl.Range
+}
+
+// sourceFile is a source as the decoder saw it.
+type sourceFile struct {
+	name string
+	src  []byte
+	json bool
 }
 
 func (m *rawMeta) meta() *rawMeta { return m }
 
+// attr returns the attribute written with name, or nil.
+func (m *rawMeta) attr(name string) *rawAttr {
+	for i := range m.attrs {
+		if m.attrs[i].name == name {
+			return &m.attrs[i]
+		}
+	}
+	return nil
+}
+
 // has reports whether the attribute was written.
-func (m *rawMeta) has(name string) bool { return m.attrs[name] != nil }
+func (m *rawMeta) has(name string) bool { return m.attr(name) != nil }
 
 // known reports whether the attribute was written with a real value (not a
 // stand-in for a missing env() or file()).
-func (m *rawMeta) known(name string) bool { return m.attrs[name] != nil && !m.placeholder[name] }
+func (m *rawMeta) known(name string) bool { a := m.attr(name); return a != nil && !a.placeholder }
 
 // at returns the attribute's range, or the block's definition when absent.
 func (m *rawMeta) at(name string) *hcl.Range {
-	if a := m.attrs[name]; a != nil {
-		r := a.Range
+	if a := m.attr(name); a != nil {
+		r := a.rng()
 		return &r
 	}
-	r := m.defRange
-	return &r
+	return m.def()
 }
 
 // valueAt returns the attribute's value range, or the block's definition.
 func (m *rawMeta) valueAt(name string) *hcl.Range {
-	if a := m.attrs[name]; a != nil {
-		r := a.Expr.Range()
+	if a := m.attr(name); a != nil {
+		r := a.valueRange()
 		return &r
 	}
-	r := m.defRange
-	return &r
+	return m.def()
 }
 
 // elemAt returns the range of element i of a list attribute, falling back to
 // the attribute.
 func (m *rawMeta) elemAt(name string, i int) *hcl.Range {
-	if a := m.attrs[name]; a != nil {
-		if exprs, diags := hcl.ExprList(a.Expr); !diags.HasErrors() && i < len(exprs) {
-			r := exprs[i].Range()
-			return &r
+	a := m.attr(name)
+	if a == nil {
+		return m.def()
+	}
+	if m.found == nil {
+		m.found = &foundRanges{}
+	}
+	elems, ok := m.found.elems[name]
+	if !ok {
+		if exprs, diags := hcl.ExprList(a.expr()); !diags.HasErrors() {
+			for _, e := range exprs {
+				elems = append(elems, e.Range())
+			}
 		}
+		if m.found.elems == nil {
+			m.found.elems = map[string][]hcl.Range{}
+		}
+		m.found.elems[name] = elems
+	}
+	if i < len(elems) {
+		r := elems[i]
+		return &r
 	}
 	return m.at(name)
 }
@@ -253,18 +324,57 @@ func (m *rawMeta) elemAt(name string, i int) *hcl.Range {
 // keyAt returns the range of the map entry with the given key, falling back
 // to the attribute.
 func (m *rawMeta) keyAt(name, key string) *hcl.Range {
-	if a := m.attrs[name]; a != nil {
-		if pairs, diags := hcl.ExprMap(a.Expr); !diags.HasErrors() {
+	a := m.attr(name)
+	if a == nil {
+		return m.def()
+	}
+	if m.found == nil {
+		m.found = &foundRanges{}
+	}
+	keys, ok := m.found.keys[name]
+	if !ok {
+		keys = map[string]hcl.Range{}
+		if pairs, diags := hcl.ExprMap(a.expr()); !diags.HasErrors() {
 			for _, p := range pairs {
 				v, d := p.Key.Value(nil)
-				if !d.HasErrors() && v.Type().FriendlyName() == "string" && v.IsKnown() && !v.IsNull() && v.AsString() == key {
-					r := hcl.RangeBetween(p.Key.Range(), p.Value.Range())
-					return &r
+				if d.HasErrors() || !v.IsKnown() || v.IsNull() || !v.Type().Equals(cty.String) {
+					continue
+				}
+				if _, dup := keys[v.AsString()]; !dup {
+					keys[v.AsString()] = hcl.RangeBetween(p.Key.Range(), p.Value.Range())
 				}
 			}
 		}
+		if m.found.keys == nil {
+			m.found.keys = map[string]map[string]hcl.Range{}
+		}
+		m.found.keys[name] = keys
+	}
+	if r, ok := keys[key]; ok {
+		return &r
 	}
 	return m.at(name)
+}
+
+// expr parses the attribute's value again from its source: the syntax tree
+// is not kept, and this is needed only for the few diagnostics that point
+// inside a list or map.
+func (a *rawAttr) expr() hcl.Expression {
+	r := a.valueRange()
+	if r.Start.Byte < 0 || r.End.Byte > len(a.src.src) || r.Start.Byte > r.End.Byte {
+		return hcl.StaticExpr(cty.NilVal, r)
+	}
+	text := a.src.src[r.Start.Byte:r.End.Byte]
+	var e hcl.Expression
+	if a.src.json {
+		e, _ = hcljson.ParseExpressionWithStartPos(text, a.src.name, r.Start)
+	} else {
+		e, _ = hclsyntax.ParseExpression(text, a.src.name, r.Start)
+	}
+	if e == nil {
+		return hcl.StaticExpr(cty.NilVal, r)
+	}
+	return e
 }
 
 func (m *rawMeta) def() *hcl.Range { r := m.defRange; return &r }

@@ -131,7 +131,7 @@ var hostPattern = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a
 // overlap checks.
 func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 	m := &r.rawMeta
-	ok := len(m.placeholder) == 0
+	ok := m.placeholders == 0
 	n := len(b.diags)
 	for i, meth := range r.Methods {
 		up := strings.ToUpper(meth)

@@ -29,31 +29,28 @@ const MaxNesting = 100
 // Tests lower it to cut every file into its top-level items.
 var chunkSize = 256 << 10
 
-// syntaxFile is one parsed source file: its bodies (one per piece of a
-// native-syntax file, in order) and the file handed out for rendering
-// diagnostics, which keeps the source and a navigator but not the syntax
-// trees, so they can be collected once decoded.
-type syntaxFile struct {
-	bodies []hcl.Body
-	file   *hcl.File
-}
-
 // parseSource parses one source as HCL or, for a name ending in ".json",
 // HCL's JSON syntax, refusing values nested deeper than MaxNesting before
-// the parser can recurse into them.
-func parseSource(s source) (syntaxFile, hcl.Diagnostics) {
-	if strings.HasSuffix(s.name, ".json") {
+// the parser can recurse into them. It calls each with the body of every
+// piece in order (a native-syntax file is parsed in pieces of about
+// chunkSize, a JSON file whole), and returns the file to render diagnostics
+// with: it keeps the source and a navigator but not the syntax trees, which
+// can be collected once each has been decoded.
+func parseSource(s source, each func(hcl.Body)) (*hcl.File, hcl.Diagnostics) {
+	if isJSON(s.name) {
 		if d := jsonNesting(s.src, s.name); d != nil {
-			return syntaxFile{file: &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src}}, hcl.Diagnostics{d}
+			return &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src}, hcl.Diagnostics{d}
 		}
 		f, diags := hcljson.Parse(s.src, s.name)
 		if f == nil {
-			f = &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src}
+			return &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src}, diags
 		}
-		return syntaxFile{bodies: []hcl.Body{f.Body}, file: f}, diags
+		if f.Body != nil {
+			each(f.Body)
+		}
+		return &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src, Nav: f.Nav}, diags
 	}
 	nav := &chunkNav{src: s.src, name: s.name}
-	out := syntaxFile{file: &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src, Nav: nav}}
 	var diags hcl.Diagnostics
 	pos := hcl.InitialPos
 	for _, end := range splitTopLevel(s.src, chunkSize) {
@@ -65,12 +62,12 @@ func parseSource(s source) (syntaxFile, hcl.Diagnostics) {
 			f, ds := hclsyntax.ParseConfig(piece, s.name, pos)
 			diags = append(diags, ds...)
 			if f != nil && f.Body != nil {
-				out.bodies = append(out.bodies, f.Body)
+				each(f.Body)
 			}
 		}
 		pos = advance(pos, piece)
 	}
-	return out, diags
+	return &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src, Nav: nav}, diags
 }
 
 // advance returns the position after text that starts at pos. Columns count
