@@ -19,7 +19,7 @@ import (
 // reports as many independent problems as possible.
 type builder struct {
 	mode   LoadMode
-	diags  hcl.Diagnostics
+	sink   *diagSink
 	cfg    *Config
 	root   *rawRoot
 	rawEP  map[string]*rawEndpoint
@@ -30,11 +30,11 @@ type builder struct {
 }
 
 func (b *builder) errorf(subject *hcl.Range, summary, detail string, args ...any) {
-	b.diags = append(b.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: subject})
+	b.sink.add(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: subject})
 }
 
 func (b *builder) warnf(subject *hcl.Range, summary, detail string, args ...any) {
-	b.diags = append(b.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: subject})
+	b.sink.add(&hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: subject})
 }
 
 func (b *builder) build(root *rawRoot) *Config {
@@ -414,7 +414,7 @@ func (b *builder) tlsFile(m *rawMeta, attr, p string) string {
 		if b.mode == ModeRuntime {
 			sev = hcl.DiagError
 		}
-		b.diags = append(b.diags, &hcl.Diagnostic{Severity: sev, Summary: "Missing file", Detail: fmt.Sprintf("The file %q does not exist; mount it there or fix the path.", p), Subject: m.at(attr)})
+		b.sink.add(&hcl.Diagnostic{Severity: sev, Summary: "Missing file", Detail: fmt.Sprintf("The file %q does not exist; mount it there or fix the path.", p), Subject: m.at(attr)})
 	}
 	return p
 }

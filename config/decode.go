@@ -23,7 +23,7 @@ import (
 type decoder struct {
 	mode    LoadMode
 	lookup  func(string) (string, bool)
-	diags   hcl.Diagnostics
+	sink    *diagSink
 	missing []funcProblem // problems of env() and file() in the attribute being evaluated
 	ctx     *hcl.EvalContext
 	dir     string      // directory of the file being decoded, for file()
@@ -32,7 +32,7 @@ type decoder struct {
 }
 
 func newDecoder(opts Options) *decoder {
-	d := &decoder{mode: opts.Mode, lookup: opts.LookupEnv}
+	d := &decoder{mode: opts.Mode, lookup: opts.LookupEnv, sink: &diagSink{}}
 	if d.lookup == nil {
 		d.lookup = os.LookupEnv
 	}
@@ -204,7 +204,7 @@ func (d *decoder) decodeBody(body hcl.Body, ptr reflect.Value) {
 	sv := ptr.Elem()
 	info := infoOf(sv.Type())
 	content, diags := body.Content(info.schema)
-	d.diags = append(d.diags, diags...)
+	d.sink.add(diags...)
 	m := ptr.Interface().(metaHolder).meta()
 	m.attrs = make([]rawAttr, 0, len(content.Attributes))
 	for _, f := range info.fields {
@@ -229,7 +229,7 @@ func (d *decoder) decodeBody(body hcl.Body, ptr reflect.Value) {
 					scope = "in a configuration" // as mergeRoots says across files
 				}
 				for _, extra := range blocks[1:] {
-					d.diags = append(d.diags, &hcl.Diagnostic{
+					d.sink.add(&hcl.Diagnostic{
 						Severity: hcl.DiagError,
 						Summary:  fmt.Sprintf("Duplicate %s block", f.name),
 						Detail:   fmt.Sprintf("Only one %s block is allowed %s; the first is at %s. Merge the two.", f.name, scope, where(blocks[0].DefRange)),
@@ -269,7 +269,7 @@ func (d *decoder) decodeAttr(a *hcl.Attribute, fv reflect.Value, m *rawMeta, req
 		testHookDecodeAttr(a)
 	}
 	val, diags := a.Expr.Value(d.ctx)
-	d.diags = append(d.diags, diags...)
+	d.sink.add(diags...)
 	ra := rawAttr{name: a.Name, src: d.src, start: posOf(a.Range.Start), value: posOf(a.Expr.Range().Start), end: posOf(a.Expr.Range().End)}
 	placeholder := func() {
 		if !ra.placeholder {
@@ -288,13 +288,13 @@ func (d *decoder) decodeAttr(a *hcl.Attribute, fv reflect.Value, m *rawMeta, req
 			if d.mode == ModeRuntime || p.always {
 				sev = hcl.DiagError
 			}
-			d.diags = append(d.diags, &hcl.Diagnostic{Severity: sev, Summary: p.summary, Detail: p.detail, Subject: a.Range.Ptr()})
+			d.sink.add(&hcl.Diagnostic{Severity: sev, Summary: p.summary, Detail: p.detail, Subject: a.Range.Ptr()})
 		}
 		placeholder()
 	}
 	if val.IsNull() {
 		if required {
-			d.diags = append(d.diags, &hcl.Diagnostic{
+			d.sink.add(&hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Missing required argument",
 				Detail:   fmt.Sprintf("The argument %q is required, but null leaves it unset; give it a value.", a.Name),
@@ -312,7 +312,7 @@ func (d *decoder) decodeAttr(a *hcl.Attribute, fv reflect.Value, m *rawMeta, req
 		err = gocty.FromCtyValue(conv, fv.Addr().Interface())
 	}
 	if err != nil {
-		d.diags = append(d.diags, &hcl.Diagnostic{
+		d.sink.add(&hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Incorrect attribute value type",
 			Detail:   fmt.Sprintf("Inappropriate value for attribute %q: %s.", a.Name, err),

@@ -151,36 +151,41 @@ func Parse(srcs map[string][]byte, opts Options) (*Config, map[string]*hcl.File,
 
 func parse(srcs []source, opts Options) (cfg *Config, files map[string]*hcl.File, diags hcl.Diagnostics) {
 	files = make(map[string]*hcl.File, len(srcs))
-	var d *decoder
+	syntax := &diagSink{} // the parsers' findings
+	d := newDecoder(opts) // its sink collects the decoder's
+	var sink *diagSink    // all of them, once the builder runs
 	defer func() {
 		// Whatever a hostile file makes hcl, cty or gojq do, loading it must
 		// not take the process down: a reload parses in the serving process.
 		// (A stack overflow cannot be recovered; MaxNesting prevents it.)
 		if r := recover(); r != nil {
 			at := hcl.Range{Filename: srcs[0].name, Start: hcl.InitialPos, End: hcl.InitialPos}
-			if d != nil && d.at != nil {
+			if d.at != nil {
 				at = *d.at
 			}
-			cfg = nil
-			diags = append(diags, &hcl.Diagnostic{
+			if sink == nil {
+				sink = syntax
+				sink.absorb(d.sink)
+			}
+			sink.add(&hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Internal error",
 				Detail:   fmt.Sprintf("openhqm failed while loading this configuration (a panic in %s), near here; nothing of it was applied. Please report it with the configuration.", panicSite()),
 				Subject:  &at,
 			})
+			cfg, diags = nil, sink.result()
 		}
 	}()
 	// Each piece is decoded as soon as it is parsed, so that its syntax tree
 	// can be collected before the next is parsed. Syntax errors stop the
 	// load after parsing, with only them reported, as the decoder's findings
 	// in a broken file are mostly echoes of the break.
-	d = newDecoder(opts)
 	var roots []*rawRoot
 	for _, s := range srcs {
 		sf := &sourceFile{s.name, s.src, isJSON(s.name)}
 		d.dir, d.src = filepath.Dir(s.name), sf
 		file, ds := parseSource(s, func(body hcl.Body) {
-			if diags.HasErrors() {
+			if syntax.hasErrors() {
 				return
 			}
 			root := &rawRoot{}
@@ -188,24 +193,25 @@ func parse(srcs []source, opts Options) (cfg *Config, files map[string]*hcl.File
 			d.decodeBody(body, reflect.ValueOf(root))
 			roots = append(roots, root)
 		})
-		diags = append(diags, ds...)
+		syntax.add(ds...)
 		files[s.name] = file
 	}
-	if diags.HasErrors() {
-		return nil, files, diags
+	if syntax.hasErrors() {
+		return nil, files, syntax.result()
 	}
-	diags = append(diags, d.diags...)
 	d.at = nil
-	b := &builder{diags: diags, mode: opts.Mode}
+	sink = syntax
+	sink.absorb(d.sink)
+	b := &builder{sink: sink, mode: opts.Mode}
 	cfg = b.build(mergeRoots(roots, b))
-	if b.diags.HasErrors() {
-		return nil, files, b.diags
+	if sink.hasErrors() {
+		return nil, files, sink.result()
 	}
 	cfg.Digest = digest(srcs)
 	for _, s := range srcs {
 		cfg.Files = append(cfg.Files, s.name)
 	}
-	return cfg, files, b.diags
+	return cfg, files, sink.result()
 }
 
 // panicSite names the function a recovered panic started in, for a report

@@ -132,7 +132,7 @@ var hostPattern = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a
 func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 	m := &r.rawMeta
 	ok := m.placeholders == 0
-	n := len(b.diags)
+	n := b.sink.count()
 	for i, meth := range r.Methods {
 		up := strings.ToUpper(meth)
 		if !slices.Contains(knownMethods, up) {
@@ -223,7 +223,7 @@ func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 	if m.known("jq") {
 		mt.JQ = b.jq(m, "jq", "", r.JQ)
 	}
-	return ok && len(b.diags) == n
+	return ok && b.sink.count() == n
 }
 
 var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

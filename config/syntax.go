@@ -51,12 +51,29 @@ func parseSource(s source, each func(hcl.Body)) (*hcl.File, hcl.Diagnostics) {
 		return &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src, Nav: f.Nav}, diags
 	}
 	nav := &chunkNav{src: s.src, name: s.name}
+	file := &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src, Nav: nav}
+	ends, deep := splitTopLevel(s.src, chunkSize)
+	if deep >= 0 {
+		// Brackets and strings alone already nest too deep (random bytes do
+		// within a few hundred): no need to lex further.
+		return file, hcl.Diagnostics{nestingDiag(byteRange(s.src, s.name, deep))}
+	}
 	var diags hcl.Diagnostics
 	pos := hcl.InitialPos
-	for _, end := range splitTopLevel(s.src, chunkSize) {
+	for _, end := range ends {
 		piece := s.src[pos.Byte:end]
 		nav.starts = append(nav.starts, pos)
-		if d := hclNesting(piece, s.name, pos); d != nil {
+		if len(piece) > maxPieceSize {
+			// The parser keeps every token of what it parses: this bounds
+			// its memory as the nesting bound does its stack.
+			at := byteRange(s.src, s.name, pos.Byte)
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Block too large",
+				Detail:   fmt.Sprintf("This top-level block or attribute takes %s; one is at most %s. Split it into several blocks or files.", byteSize(int64(len(piece))), byteSize(maxPieceSize)),
+				Subject:  &at,
+			})
+		} else if d := hclNesting(piece, s.name, pos); d != nil {
 			diags = append(diags, d)
 		} else {
 			f, ds := hclsyntax.ParseConfig(piece, s.name, pos)
@@ -67,7 +84,7 @@ func parseSource(s source, each func(hcl.Body)) (*hcl.File, hcl.Diagnostics) {
 		}
 		pos = advance(pos, piece)
 	}
-	return &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src, Nav: nav}, diags
+	return file, diags
 }
 
 // advance returns the position after text that starts at pos. Columns count
@@ -83,6 +100,9 @@ func advance(pos hcl.Pos, text []byte) hcl.Pos {
 	}
 	return pos
 }
+
+// maxPieceSize bounds one top-level block or attribute of native syntax.
+const maxPieceSize = 8 << 20
 
 // chunkNav answers the "in block ..." context of a diagnostic for a file
 // parsed in pieces, by parsing again the piece that holds the offset: it is
@@ -132,8 +152,9 @@ func (n *chunkNav) ContextString(offset int) string {
 // ends a top-level attribute or block. The scan follows the HCL lexer's
 // rules for those; it needs to be exact only for valid input, since a cut
 // inside a construct of a broken file leaves a piece that fails to parse
-// as the whole file would.
-func splitTopLevel(src []byte, size int) []int {
+// as the whole file would. deep is the offset where those constructs nest
+// deeper than MaxNesting (each is a level the token count sees too), or -1.
+func splitTopLevel(src []byte, size int) (ends []int, deep int) {
 	type mode struct {
 		kind   byte // 'c' bracket, 'i' template interpolation, 's' quoted string, 'h' heredoc
 		close  byte
@@ -141,9 +162,11 @@ func splitTopLevel(src []byte, size int) []int {
 		sol    bool // heredoc: at the start of a line
 	}
 	var stack []mode
-	var ends []int
 	last := 0
 	for i := 0; i < len(src); {
+		if len(stack) > MaxNesting {
+			return nil, i - 1
+		}
 		if len(stack) > 0 && stack[len(stack)-1].kind == 's' {
 			switch c := src[i]; {
 			case c == '\\':
@@ -248,7 +271,7 @@ func splitTopLevel(src []byte, size int) []int {
 			i++
 		}
 	}
-	return append(ends, len(src))
+	return append(ends, len(src)), -1
 }
 
 func isIdentByte(c byte) bool {
@@ -374,7 +397,7 @@ func jsonNesting(src []byte, name string) *hcl.Diagnostic {
 				depth--
 			}
 			if depth > MaxNesting {
-				return nestingDiag(jsonRange(src, name, int(dec.InputOffset())-1))
+				return nestingDiag(byteRange(src, name, int(dec.InputOffset())-1))
 			}
 		case string:
 			if !strings.Contains(t, "${") && !strings.Contains(t, "%{") {
@@ -384,14 +407,14 @@ func jsonNesting(src []byte, name string) *hcl.Diagnostic {
 			if d := tokenNesting(toks, depth); d != nil {
 				// The template's own positions are inside the decoded
 				// string; point at the string instead.
-				return nestingDiag(jsonRange(src, name, int(dec.InputOffset())-1))
+				return nestingDiag(byteRange(src, name, int(dec.InputOffset())-1))
 			}
 		}
 	}
 }
 
-// jsonRange is the one-byte range at offset of src.
-func jsonRange(src []byte, name string, offset int) hcl.Range {
+// byteRange is the one-byte range at offset of src.
+func byteRange(src []byte, name string, offset int) hcl.Range {
 	offset = max(0, min(offset, len(src)))
 	start := advance(hcl.InitialPos, src[:offset])
 	end := start

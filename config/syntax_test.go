@@ -137,7 +137,11 @@ g = [
 	}
 	var got []string
 	prev := 0
-	for _, end := range splitTopLevel([]byte(src), 1) {
+	ends, deep := splitTopLevel([]byte(src), 1)
+	if deep >= 0 {
+		t.Fatalf("too deep at %d", deep)
+	}
+	for _, end := range ends {
 		got = append(got, src[prev:end])
 		prev = end
 	}
@@ -211,5 +215,15 @@ func TestDeepJQ(t *testing.T) {
 				t.Fatalf("diagnostics %v, want one on the jq line", diags)
 			}
 		})
+	}
+}
+
+// TestBlockTooLarge: one top-level item beyond maxPieceSize is refused before
+// the parser holds its tokens.
+func TestBlockTooLarge(t *testing.T) {
+	src := "server {\n  listen = \"" + strings.Repeat("x", maxPieceSize) + "\"\n}\n"
+	_, _, diags := Parse(map[string][]byte{"c.hcl": []byte(src)}, Options{})
+	if len(diags) != 1 || diags[0].Summary != "Block too large" || diags[0].Subject == nil || diags[0].Subject.Start.Line != 1 {
+		t.Fatalf("diagnostics %v, want one on line 1", diags)
 	}
 }
