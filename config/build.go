@@ -27,6 +27,10 @@ type builder struct {
 	rawRt  []*rawRoute // parallel to cfg.Routes
 	badRt  map[int]bool
 	subRaw *rawSubmitAPI
+
+	routeByName  map[string]int // index in rawRt
+	coverChecks  int            // pairs of routes compared for shadowing
+	coverSkipped bool           // the comparisons ran out of budget
 }
 
 func (b *builder) errorf(subject *hcl.Range, summary, detail string, args ...any) {

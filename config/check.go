@@ -81,14 +81,19 @@ func sortedNames[T any](m map[string]T) []string {
 	return out
 }
 
-// ref checks a reference to a named block and reports whether it resolves.
+// ref checks a reference to a named block and reports whether it resolves;
+// names are sorted.
 func (b *builder) ref(m *rawMeta, attr, name, kind string, names []string) bool {
 	return b.refAt(m.valueAt(attr), name, kind, names)
 }
 
 func (b *builder) refAt(at *hcl.Range, name, kind string, names []string) bool {
-	if slices.Contains(names, name) {
+	if _, found := slices.BinarySearch(names, name); found {
 		return true
+	}
+	if b.sink.full(hcl.DiagError) { // counted, not shown: spare the suggestion
+		b.errorf(at, "Unknown "+kind, "No %s named %q is defined.", kind, name)
+		return false
 	}
 	hint := didYouMean(name, names)
 	if hint == "" && len(names) > 0 {
@@ -122,9 +127,13 @@ func (b *builder) separateWorkerCheck() {
 	if w == nil || !w.has("embedded") || b.cfg.Worker.Embedded {
 		return
 	}
+	consumed := map[string]bool{}
+	for _, q := range b.cfg.Worker.Queues {
+		consumed[q] = true
+	}
 	var mem []string
 	for _, name := range sortedNames(b.cfg.Queues) {
-		if b.cfg.Queues[name].Backend == BackendMemory && (len(b.cfg.Worker.Queues) == 0 || slices.Contains(b.cfg.Worker.Queues, name)) {
+		if b.cfg.Queues[name].Backend == BackendMemory && (len(b.cfg.Worker.Queues) == 0 || consumed[name]) {
 			mem = append(mem, name)
 		}
 	}
@@ -189,94 +198,6 @@ func leaseFor(timeout time.Duration) string {
 		}
 	}
 	return fmt.Sprintf("%dh", int(need.Hours())+1)
-}
-
-// pathKey identifies a route's path condition: two routes with the same key
-// select the same paths.
-func pathKey(m *Match) string {
-	switch pathKind(m) {
-	case kindExact:
-		return "=" + m.Path
-	case kindTemplate:
-		var sb strings.Builder
-		sb.WriteString("T")
-		for _, s := range m.PathSegments {
-			sb.WriteByte('/')
-			if s.Param != "" {
-				sb.WriteString("{}")
-			} else {
-				sb.WriteString(s.Literal)
-			}
-		}
-		return sb.String()
-	case kindPrefix:
-		return "P" + strings.TrimSuffix(m.PathPrefix, "/")
-	}
-	return "*"
-}
-
-// covers reports whether every request b matches is also matched by a,
-// given that both have the same path condition.
-func covers(a, b *Match) bool {
-	if len(a.Methods) > 0 && (len(b.Methods) == 0 || !subset(b.Methods, a.Methods)) {
-		return false
-	}
-	if len(a.Hosts) > 0 && (len(b.Hosts) == 0 || !subset(b.Hosts, a.Hosts)) {
-		return false
-	}
-	for _, ha := range a.Headers {
-		if !slices.ContainsFunc(b.Headers, func(hb HeaderMatch) bool {
-			return hb.Name == ha.Name && hb.Value == ha.Value && (hb.Regex == nil) == (ha.Regex == nil)
-		}) {
-			return false
-		}
-	}
-	if a.JQ != nil && (b.JQ == nil || b.JQ.Source != a.JQ.Source) {
-		return false
-	}
-	return true
-}
-
-func subset(xs, of []string) bool {
-	for _, x := range xs {
-		if !slices.Contains(of, x) {
-			return false
-		}
-	}
-	return true
-}
-
-// checkOverlaps reports routes that can never win: identical conditions are
-// an error, an earlier route (in precedence order) that takes every request
-// a later one would is a warning.
-func (b *builder) checkOverlaps() {
-	groups := map[string][]*Route{}
-	for _, rt := range Precedence(b.cfg.Routes) {
-		if b.badRt[rt.Index] {
-			continue
-		}
-		k := pathKey(&rt.Match)
-		groups[k] = append(groups[k], rt)
-	}
-	keys := sortedNames(groups)
-	for _, k := range keys {
-		g := groups[k]
-		for j := 1; j < len(g); j++ {
-			later := g[j]
-			for _, earlier := range g[:j] {
-				if !covers(&earlier.Match, &later.Match) {
-					continue
-				}
-				at := b.rawRt[later.Index].def()
-				if covers(&later.Match, &earlier.Match) {
-					b.errorf(at, "Routes match the same requests", "Route %q matches exactly the requests of route %q (%s), which comes first, so it can never be used. Remove one, or make their match blocks differ.", later.Name, earlier.Name, where(earlier.Range))
-				} else {
-					b.warnf(at, "Shadowed route", "Route %q is never used: route %q (%s) comes first in precedence and takes every request it would. Give this route a higher priority, or narrow the other one.", later.Name, earlier.Name, where(earlier.Range))
-				}
-				break
-			}
-		}
-	}
 }
 
 var adminReserved = []string{"/-", "/health", "/metrics"}

@@ -14,12 +14,14 @@ var modes = []string{"sync", "async", "auto"}
 
 func (b *builder) buildRoute(r *rawRoute) {
 	m := &r.rawMeta
-	for i, prev := range b.rawRt {
-		if prev.Name == r.Name {
-			b.errorf(m.def(), "Duplicate route", "A route named %q is already defined at %s; rename one of them.", r.Name, where(b.rawRt[i].defRange))
-			return
-		}
+	if i, dup := b.routeByName[r.Name]; dup {
+		b.errorf(m.def(), "Duplicate route", "A route named %q is already defined at %s; rename one of them.", r.Name, where(b.rawRt[i].defRange))
+		return
 	}
+	if b.routeByName == nil {
+		b.routeByName = map[string]int{}
+	}
+	b.routeByName[r.Name] = len(b.rawRt)
 	rt := &Route{Name: r.Name, Index: len(b.cfg.Routes), Priority: r.Priority, Endpoint: r.Endpoint, Queue: r.Queue, Idempotent: r.Idempotent, Range: r.defRange}
 	b.cfg.Routes = append(b.cfg.Routes, rt)
 	b.rawRt = append(b.rawRt, r)
@@ -153,14 +155,13 @@ func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 			b.errorf(m.elemAt("hosts", i), "Invalid host", "%q is not a host name; write it without scheme, port or path, such as \"api.example.com\" or \"*.example.com\".", h)
 			continue
 		}
-		if !slices.Contains(mt.Hosts, lh) {
-			mt.Hosts = append(mt.Hosts, strings.TrimSuffix(lh, "."))
-		}
+		mt.Hosts = append(mt.Hosts, strings.TrimSuffix(lh, "."))
 	}
+	slices.Sort(mt.Hosts)
+	mt.Hosts = slices.Compact(mt.Hosts)
 	if m.known("hosts") && len(r.Hosts) == 0 {
 		b.errorf(m.valueAt("hosts"), "Empty hosts", "hosts = [] matches no request; list host names, or remove the attribute to match any.")
 	}
-	slices.Sort(mt.Hosts)
 	if m.has("path") && m.has("path_prefix") {
 		b.errorf(m.at("path_prefix"), "Conflicting path conditions", "A match has either path or path_prefix, not both; path matches one path (or template), path_prefix a subtree.")
 	}
@@ -194,6 +195,7 @@ func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 		}
 	}
 	if m.known("headers") {
+		seen := map[string]bool{}
 		for _, k := range sortedKeys(r.Headers) {
 			v := r.Headers[k]
 			if !IsToken(k) {
@@ -212,11 +214,10 @@ func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 				b.errorf(m.keyAt("headers", k), "Invalid header value", "The value of header %q contains a control character; remove it.", k)
 				continue
 			}
-			for _, prev := range mt.Headers {
-				if prev.Name == hm.Name {
-					b.errorf(m.keyAt("headers", k), "Duplicate header", "Header names are case-insensitive: %q is listed twice; keep one.", hm.Name)
-				}
+			if seen[hm.Name] {
+				b.errorf(m.keyAt("headers", k), "Duplicate header", "Header names are case-insensitive: %q is listed twice; keep one.", hm.Name)
 			}
+			seen[hm.Name] = true
 			mt.Headers = append(mt.Headers, hm)
 		}
 	}

@@ -27,7 +27,7 @@ const MaxNesting = 100
 // several tokens per line), so a 50 MB file parsed whole takes gigabytes;
 // parsed a top-level block at a time, only one piece's tokens live at once.
 // Tests lower it to cut every file into its top-level items.
-var chunkSize = 256 << 10
+var chunkSize = 64 << 10
 
 // parseSource parses one source as HCL or, for a name ending in ".json",
 // HCL's JSON syntax, refusing values nested deeper than MaxNesting before
@@ -52,7 +52,7 @@ func parseSource(s source, each func(hcl.Body)) (*hcl.File, hcl.Diagnostics) {
 	}
 	nav := &chunkNav{src: s.src, name: s.name}
 	file := &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src, Nav: nav}
-	ends, deep := splitTopLevel(s.src, chunkSize)
+	ends, exact, deep := splitTopLevel(s.src, chunkSize)
 	if deep >= 0 {
 		// Brackets and strings alone already nest too deep (random bytes do
 		// within a few hundred): no need to lex further.
@@ -60,7 +60,7 @@ func parseSource(s source, each func(hcl.Body)) (*hcl.File, hcl.Diagnostics) {
 	}
 	var diags hcl.Diagnostics
 	pos := hcl.InitialPos
-	for _, end := range ends {
+	for i, end := range ends {
 		piece := s.src[pos.Byte:end]
 		nav.starts = append(nav.starts, pos)
 		if len(piece) > maxPieceSize {
@@ -73,7 +73,7 @@ func parseSource(s source, each func(hcl.Body)) (*hcl.File, hcl.Diagnostics) {
 				Detail:   fmt.Sprintf("This top-level block or attribute takes %s; one is at most %s. Split it into several blocks or files.", byteSize(int64(len(piece))), byteSize(maxPieceSize)),
 				Subject:  &at,
 			})
-		} else if d := hclNesting(piece, s.name, pos); d != nil {
+		} else if d := hclNestingIf(exact[i], piece, s.name, pos); d != nil {
 			diags = append(diags, d)
 		} else {
 			f, ds := hclsyntax.ParseConfig(piece, s.name, pos)
@@ -154,7 +154,13 @@ func (n *chunkNav) ContextString(offset int) string {
 // inside a construct of a broken file leaves a piece that fails to parse
 // as the whole file would. deep is the offset where those constructs nest
 // deeper than MaxNesting (each is a level the token count sees too), or -1.
-func splitTopLevel(src []byte, size int) (ends []int, deep int) {
+//
+// exact[i] says whether piece i needs the exact count of hclNesting: the
+// scan bounds each top-level item's nesting from above by its deepest
+// bracket, string and template plus every operator character outside
+// strings (and every %{ inside them), and when that is within MaxNesting, as
+// it is for any ordinary block, lexing the piece a second time is spared.
+func splitTopLevel(src []byte, size int) (ends []int, exact []bool, deep int) {
 	type mode struct {
 		kind   byte // 'c' bracket, 'i' template interpolation, 's' quoted string, 'h' heredoc
 		close  byte
@@ -163,10 +169,18 @@ func splitTopLevel(src []byte, size int) (ends []int, deep int) {
 	}
 	var stack []mode
 	last := 0
+	itemDepth, itemOps, pieceExact := 0, 0, false
+	endItem := func() {
+		if itemDepth+itemOps > MaxNesting {
+			pieceExact = true
+		}
+		itemDepth, itemOps = 0, 0
+	}
 	for i := 0; i < len(src); {
 		if len(stack) > MaxNesting {
-			return nil, i - 1
+			return nil, nil, i - 1
 		}
+		itemDepth = max(itemDepth, len(stack))
 		if len(stack) > 0 && stack[len(stack)-1].kind == 's' {
 			switch c := src[i]; {
 			case c == '\\':
@@ -177,6 +191,9 @@ func splitTopLevel(src []byte, size int) (ends []int, deep int) {
 			case (c == '$' || c == '%') && i+2 < len(src) && src[i+1] == c && src[i+2] == '{':
 				i += 3 // $${ and %%{ are literal
 			case (c == '$' || c == '%') && i+1 < len(src) && src[i+1] == '{':
+				if c == '%' {
+					itemOps++
+				}
 				stack = append(stack, mode{kind: 'i', close: '}'})
 				i += 2
 			default:
@@ -205,6 +222,9 @@ func splitTopLevel(src []byte, size int) (ends []int, deep int) {
 			case (c == '$' || c == '%') && i+2 < len(src) && src[i+1] == c && src[i+2] == '{':
 				i += 3
 			case (c == '$' || c == '%') && i+1 < len(src) && src[i+1] == '{':
+				if c == '%' {
+					itemOps++
+				}
 				stack = append(stack, mode{kind: 'i', close: '}'})
 				i += 2
 			default:
@@ -245,12 +265,14 @@ func splitTopLevel(src []byte, size int) (ends []int, deep int) {
 				stack = append(stack, mode{kind: 'h', marker: src[j:k], sol: true})
 				i = nl + 1
 			} else {
+				itemOps += 2
 				i += 2
 			}
 		case c == '{':
 			stack = append(stack, mode{kind: 'c', close: '}'})
 			i++
 		case c == '[':
+			itemOps++ // an index applies to what precedes it
 			stack = append(stack, mode{kind: 'c', close: ']'})
 			i++
 		case c == '(':
@@ -263,19 +285,33 @@ func splitTopLevel(src []byte, size int) (ends []int, deep int) {
 			i++
 		case c == '\n':
 			i++
-			if len(stack) == 0 && i-last >= size && i < len(src) {
-				ends = append(ends, i)
-				last = i
+			if len(stack) == 0 {
+				endItem()
+				if i-last >= size && i < len(src) {
+					ends, exact = append(ends, i), append(exact, pieceExact)
+					last, pieceExact = i, false
+				}
 			}
 		default:
+			if strings.IndexByte("!-?*+/%<>&|", c) >= 0 || (c == '=' && i+1 < len(src) && src[i+1] == '=') {
+				itemOps++
+			}
 			i++
 		}
 	}
-	return append(ends, len(src)), -1
+	endItem()
+	return append(ends, len(src)), append(exact, pieceExact), -1
 }
 
 func isIdentByte(c byte) bool {
 	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80
+}
+
+func hclNestingIf(needed bool, src []byte, name string, start hcl.Pos) *hcl.Diagnostic {
+	if !needed {
+		return nil
+	}
+	return hclNesting(src, name, start)
 }
 
 // hclNesting lexes a piece of native syntax and reports the first place it

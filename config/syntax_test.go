@@ -137,7 +137,7 @@ g = [
 	}
 	var got []string
 	prev := 0
-	ends, deep := splitTopLevel([]byte(src), 1)
+	ends, _, deep := splitTopLevel([]byte(src), 1)
 	if deep >= 0 {
 		t.Fatalf("too deep at %d", deep)
 	}
@@ -225,5 +225,35 @@ func TestBlockTooLarge(t *testing.T) {
 	_, _, diags := Parse(map[string][]byte{"c.hcl": []byte(src)}, Options{})
 	if len(diags) != 1 || diags[0].Summary != "Block too large" || diags[0].Subject == nil || diags[0].Subject.Start.Line != 1 {
 		t.Fatalf("diagnostics %v, want one on line 1", diags)
+	}
+}
+
+// checkNestingBound fails when a piece the scan spared from the exact count
+// would have failed it: the scan's bound must never be below the truth.
+func checkNestingBound(t *testing.T, src []byte) {
+	t.Helper()
+	ends, exact, deep := splitTopLevel(src, 1)
+	if deep >= 0 {
+		return
+	}
+	pos := hcl.InitialPos
+	for i, end := range ends {
+		piece := src[pos.Byte:end]
+		if d := hclNesting(piece, "t.hcl", pos); d != nil && !exact[i] {
+			t.Fatalf("piece %q nests too deep (%v) but the scan spared it", piece, d)
+		}
+		pos = advance(pos, piece)
+	}
+}
+
+// TestNestingBoundIsConservative: around MaxNesting, every construct that
+// the exact count rejects is also flagged by the scan.
+func TestNestingBoundIsConservative(t *testing.T) {
+	for n := MaxNesting / 4; n <= 2*MaxNesting; n += 3 {
+		for name, v := range deepValues(n) {
+			t.Run(fmt.Sprint(name, n), func(t *testing.T) {
+				checkNestingBound(t, []byte("server {\n  listen = "+v+"\n}\nx = 1\n"))
+			})
+		}
 	}
 }

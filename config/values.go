@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agext/levenshtein"
 )
@@ -185,21 +186,23 @@ var hopByHop = map[string]bool{
 // suggest returns the candidate closest to s when it is close enough to be a
 // plausible typo, else "".
 func suggest(s string, candidates []string) string {
-	best, bestD := "", 1<<30
-	for _, c := range candidates {
-		d := levenshtein.Distance(strings.ToLower(s), strings.ToLower(c), nil)
-		if d < bestD {
-			best, bestD = c, d
-		}
-	}
 	limit := 2
 	if len(s) > 8 {
 		limit = len(s) / 3
 	}
-	if bestD <= limit {
-		return best
+	best, bestD := "", limit+1
+	ls, n := strings.ToLower(s), utf8.RuneCountInString(s)
+	for _, c := range candidates {
+		// The distance is at least the difference of the lengths: most
+		// candidates of a large configuration are ruled out without it.
+		if d := utf8.RuneCountInString(c) - n; d > limit || -d > limit {
+			continue
+		}
+		if d := levenshtein.Distance(ls, strings.ToLower(c), nil); d < bestD {
+			best, bestD = c, d
+		}
 	}
-	return ""
+	return best
 }
 
 // didYouMean renders a suggestion as a sentence, or "" when there is none.
@@ -210,10 +213,16 @@ func didYouMean(s string, candidates []string) string {
 	return ""
 }
 
+// quoteList renders names for a diagnostic, the first 20 of a longer list
+// followed by how many more there are.
 func quoteList(xs []string) string {
-	q := make([]string, len(xs))
-	for i, x := range xs {
-		q[i] = strconv.Quote(x)
+	const most = 20
+	q := make([]string, 0, min(len(xs), most)+1)
+	for _, x := range xs[:min(len(xs), most)] {
+		q = append(q, strconv.Quote(x))
+	}
+	if len(xs) > most {
+		q = append(q, fmt.Sprintf("and %d more", len(xs)-most))
 	}
 	return strings.Join(q, ", ")
 }
