@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,11 +35,23 @@ type builder struct {
 }
 
 func (b *builder) errorf(subject *hcl.Range, summary, detail string, args ...any) {
-	b.sink.add(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: subject})
+	b.sink.add(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: sentence(fmt.Sprintf(detail, args...)), Subject: subject})
 }
 
 func (b *builder) warnf(subject *hcl.Range, summary, detail string, args ...any) {
-	b.sink.add(&hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: subject})
+	b.sink.add(&hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: sentence(fmt.Sprintf(detail, args...)), Subject: subject})
+}
+
+// sentence capitalizes a detail that starts with the description of a
+// value's origin (details that start with an attribute's name keep it as
+// written).
+func sentence(s string) string {
+	for _, p := range []string{"the value of ", "the content of ", "an entry of ", "a value built from ", "a value from "} {
+		if strings.HasPrefix(s, p) {
+			return strings.ToUpper(s[:1]) + s[1:]
+		}
+	}
+	return s
 }
 
 func (b *builder) build(root *rawRoot) *Config {
@@ -73,7 +86,7 @@ func (b *builder) dur(m *rawMeta, name, raw string, def time.Duration) (time.Dur
 	}
 	d, err := parseDuration(raw)
 	if err != nil {
-		b.errorf(m.valueAt(name), "Invalid duration", "The value of %s: %s.", name, err)
+		b.errorf(m.valueAt(name), "Invalid duration", "The value of %s: %s.", name, m.explain(name, err))
 		return def, false
 	}
 	return d, true
@@ -94,7 +107,7 @@ func (b *builder) listen(m *rawMeta, name, raw, def string) string {
 		return def
 	}
 	if err := parseListen(raw); err != nil {
-		b.errorf(m.valueAt(name), "Invalid listen address", "The value of %s: %s.", name, err)
+		b.errorf(m.valueAt(name), "Invalid listen address", "The value of %s: %s.", name, m.explain(name, err))
 		return def
 	}
 	return raw
@@ -106,7 +119,7 @@ func (b *builder) atLeast(m *rawMeta, name string, v int64, min int64, def int64
 		return def
 	}
 	if v < min {
-		b.errorf(m.valueAt(name), "Value out of range", "%s must be at least %d, got %d.", name, min, v)
+		b.errorf(m.valueAt(name), "Value out of range", "%s must be at least %d, got %s.", name, min, m.show(name, v))
 		return def
 	}
 	return v
@@ -120,7 +133,11 @@ func (b *builder) oneOf(m *rawMeta, name, raw, def, summary string, allowed []st
 	if slices.Contains(allowed, raw) {
 		return raw
 	}
-	b.errorf(m.valueAt(name), summary, "%q is not a valid %s; use one of %s.%s", raw, name, quoteList(allowed), didYouMean(raw, allowed))
+	hint := ""
+	if m.originOf(name) == "" { // a suggestion would tell how close the value is
+		hint = didYouMean(raw, allowed)
+	}
+	b.errorf(m.valueAt(name), summary, "%s is not a valid %s; use one of %s.%s", m.quote(name, raw), name, quoteList(allowed), hint)
 	return ""
 }
 
@@ -134,7 +151,11 @@ func (b *builder) buildServer(r *rawServer) {
 	if m.known("admin_listen") && r.AdminListen != "" {
 		s.AdminListen = b.listen(m, "admin_listen", r.AdminListen, "")
 		if s.AdminListen != "" && s.AdminListen == s.Listen {
-			b.errorf(m.valueAt("admin_listen"), "Admin listener conflicts with listen", "admin_listen and listen are both %q; use another port for admin_listen, or leave it empty to serve admin paths on the main listener.", s.Listen)
+			both := m.quote("listen", s.Listen)
+			if o := m.originOf("admin_listen"); o != "" {
+				both = o
+			}
+			b.errorf(m.valueAt("admin_listen"), "Admin listener conflicts with listen", "admin_listen and listen are both %s; use another port for admin_listen, or leave it empty to serve admin paths on the main listener.", both)
 		}
 	}
 	s.MaxBodySize = 10 << 20
@@ -142,7 +163,7 @@ func (b *builder) buildServer(r *rawServer) {
 		n, err := parseSize(r.MaxBodySize)
 		switch {
 		case err != nil:
-			b.errorf(m.valueAt("max_body_size"), "Invalid size", "The value of max_body_size: %s.", err)
+			b.errorf(m.valueAt("max_body_size"), "Invalid size", "The value of max_body_size: %s.", m.explain("max_body_size", err))
 		case n <= 0:
 			b.errorf(m.valueAt("max_body_size"), "Invalid size", "max_body_size must be more than zero, such as \"10MiB\".")
 		default:
@@ -166,7 +187,7 @@ func (b *builder) buildEndpoint(r *rawEndpoint) {
 	if m.known("url") {
 		u, err := parseHTTPURL(r.URL)
 		if err != nil {
-			b.errorf(m.valueAt("url"), "Invalid URL", "The endpoint url %s.", strings.TrimPrefix(err.Error(), fmt.Sprintf("%q ", r.URL)))
+			b.errorf(m.valueAt("url"), "Invalid URL", "The endpoint url %s.", m.tail("url", err))
 		}
 		e.URL = u
 	}
@@ -192,21 +213,21 @@ func (b *builder) headers(m *rawMeta, attr string, h map[string]string, warnHop 
 	for _, k := range keys {
 		v := h[k]
 		if !IsToken(k) {
-			b.errorf(m.keyAt(attr, k), "Invalid header name", "%q is not a valid header name; use letters, digits and - only, such as \"X-Service\".", k)
+			b.errorf(m.keyAt(attr, k), "Invalid header name", "%s is not a valid header name; use letters, digits and - only, such as \"X-Service\".", m.quotePart(attr, k))
 			continue
 		}
 		if !ValidHeaderValue(v) {
-			b.errorf(m.keyAt(attr, k), "Invalid header value", "The value of header %q contains a control character (such as a newline); remove it.", k)
+			b.errorf(m.keyAt(attr, k), "Invalid header value", "The value of header %s contains a control character (such as a newline); remove it.", m.quotePart(attr, k))
 			continue
 		}
 		c := textproto.CanonicalMIMEHeaderKey(k)
 		if prev, ok := seen[c]; ok {
-			b.errorf(m.keyAt(attr, k), "Duplicate header", "Header names are case-insensitive: %q and %q are the same header; keep one.", prev, k)
+			b.errorf(m.keyAt(attr, k), "Duplicate header", "Header names are case-insensitive: %s and %s are the same header; keep one.", m.quotePart(attr, prev), m.quotePart(attr, k))
 			continue
 		}
 		seen[c] = k
 		if warnHop && (hopByHop[c] || c == "Host" || c == "Content-Length") {
-			b.warnf(m.keyAt(attr, k), "Header is managed by the proxy", "%q is set or stripped by openhqm on every request, so this value is ignored; remove it.", k)
+			b.warnf(m.keyAt(attr, k), "Header is managed by the proxy", "%s is set or stripped by openhqm on every request, so this value is ignored; remove it.", m.quotePart(attr, k))
 			continue
 		}
 		out = append(out, Header{Name: c, Value: v})
@@ -243,18 +264,18 @@ func (b *builder) buildAuth(r *rawAuth) Auth {
 	uses := map[AuthType][]string{AuthBearer: {"token"}, AuthAPIKey: {"token", "header"}, AuthBasic: {"username", "password"}, AuthHeader: {"header", "token"}}
 	for _, n := range need {
 		if !m.has(n) {
-			b.errorf(m.def(), "Incomplete auth block", "An auth block of type %q needs %s = ...; add it (env() or file() keep secrets out of the file).", t, n)
+			b.errorf(m.def(), "Incomplete auth block", "An auth block of type %s needs %s = ...; add it (env() or file() keep secrets out of the file).", m.quote("type", t), n)
 		} else if m.known(n) && authField(&a, n) == "" && n != "password" {
-			b.errorf(m.at(n), "Empty credential", "%s is empty; an auth block of type %q needs a value.", n, t)
+			b.errorf(m.at(n), "Empty credential", "%s is empty; an auth block of type %s needs a value.", n, m.quote("type", t))
 		}
 	}
 	for _, n := range []string{"token", "header", "username", "password"} {
 		if m.has(n) && !slices.Contains(uses[a.Type], n) {
-			b.warnf(m.at(n), "Unused attribute", "%s has no effect with type = %q; remove it or change the type.", n, t)
+			b.warnf(m.at(n), "Unused attribute", "%s has no effect with type = %s; remove it or change the type.", n, m.quote("type", t))
 		}
 	}
 	if m.known("header") && slices.Contains(uses[a.Type], "header") && !IsToken(a.Header) {
-		b.errorf(m.valueAt("header"), "Invalid header name", "%q is not a valid header name.", a.Header)
+		b.errorf(m.valueAt("header"), "Invalid header name", "%s is not a valid header name.", m.quote("header", a.Header))
 	}
 	if m.known("header") {
 		a.Header = textproto.CanonicalMIMEHeaderKey(a.Header)
@@ -298,21 +319,25 @@ func (b *builder) buildQueue(r *rawQueue) {
 		q.Lease = 60 * time.Second
 	}
 	q.DeadLetterMax = b.atLeast(m, "dead_letter_max", r.DeadLetterMax, 1, 10000)
-	base := r.Name
+	base, baseMeta, baseAttr := r.Name, m, ""
 	b.blockFor(m, "redis", r.Redis != nil, q.Backend == BackendRedis, string(q.Backend))
 	b.blockFor(m, "kafka", r.Kafka != nil, q.Backend == BackendKafka, string(q.Backend))
 	switch {
 	case q.Backend == BackendRedis && r.Redis != nil:
 		q.Redis = b.buildRedisQueue(r.Redis)
-		base = q.Redis.Stream
+		base, baseMeta, baseAttr = q.Redis.Stream, &r.Redis.rawMeta, "stream"
 	case q.Backend == BackendKafka && r.Kafka != nil:
 		q.Kafka = b.buildKafka(r.Kafka)
-		base = q.Kafka.Topic
+		base, baseMeta, baseAttr = q.Kafka.Topic, &r.Kafka.rawMeta, "topic"
 	}
 	q.DeadLetter = base + "-dlq"
 	if m.known("dead_letter") {
 		if r.DeadLetter == "" {
-			b.errorf(m.valueAt("dead_letter"), "Empty name", "dead_letter is empty; name the dead-letter stream or topic, or remove the attribute for the default %q.", q.DeadLetter)
+			def := strconv.Quote(q.DeadLetter)
+			if o := baseMeta.originOf(baseAttr); o != "" {
+				def = fmt.Sprintf("(%s followed by \"-dlq\")", o)
+			}
+			b.errorf(m.valueAt("dead_letter"), "Empty name", "dead_letter is empty; name the dead-letter stream or topic, or remove the attribute for the default %s.", def)
 		} else {
 			q.DeadLetter = r.DeadLetter
 		}
@@ -327,24 +352,29 @@ func (b *builder) blockFor(m *rawMeta, block string, present, selected bool, bac
 		b.errorf(m.at("backend"), fmt.Sprintf("Missing %s block", block), "backend = %q needs a %s { ... } block with its connection settings.", block, block)
 	case present && !selected && backend != "":
 		r := m.blocks[block]
-		b.errorf(&r, fmt.Sprintf("Unexpected %s block", block), "This %s block has no effect with backend = %q; set backend = %q or remove the block.", block, backend, block)
+		b.errorf(&r, fmt.Sprintf("Unexpected %s block", block), "This %s block has no effect with backend = %s; set backend = %q or remove the block.", block, m.quote("backend", backend), block)
 	}
 }
 
 func (b *builder) redisURL(m *rawMeta, raw string) {
 	if m.known("url") {
 		if err := parseRedisURL(raw); err != nil {
-			b.errorf(m.valueAt("url"), "Invalid URL", "The Redis url %s.", strings.TrimPrefix(err.Error(), fmt.Sprintf("%q ", raw)))
+			b.errorf(m.valueAt("url"), "Invalid URL", "The Redis url %s.", m.tail("url", err))
 		}
 	}
 }
 
-func (b *builder) name(m *rawMeta, attr, raw, def string) string {
+// name decodes an optional name attribute; defShown is how a diagnostic
+// shows the default ("" for def quoted).
+func (b *builder) name(m *rawMeta, attr, raw, def, defShown string) string {
 	if !m.known(attr) {
 		return def
 	}
 	if strings.TrimSpace(raw) == "" {
-		b.errorf(m.valueAt(attr), "Empty name", "%s is empty; give a name or remove the attribute for the default %q.", attr, def)
+		if defShown == "" {
+			defShown = strconv.Quote(def)
+		}
+		b.errorf(m.valueAt(attr), "Empty name", "%s is empty; give a name or remove the attribute for the default %s.", attr, defShown)
 		return def
 	}
 	return raw
@@ -353,7 +383,7 @@ func (b *builder) name(m *rawMeta, attr, raw, def string) string {
 func (b *builder) buildRedisQueue(r *rawRedisQueue) *RedisQueue {
 	m := &r.rawMeta
 	b.redisURL(m, r.URL)
-	return &RedisQueue{URL: r.URL, Stream: b.name(m, "stream", r.Stream, "openhqm-requests"), Group: b.name(m, "group", r.Group, "openhqm-workers")}
+	return &RedisQueue{URL: r.URL, Stream: b.name(m, "stream", r.Stream, "openhqm-requests", ""), Group: b.name(m, "group", r.Group, "openhqm-workers", "")}
 }
 
 var kafkaVersion = regexp.MustCompile(`^\d+\.\d+\.\d+(\.\d+)?$`)
@@ -367,22 +397,26 @@ func (b *builder) buildKafka(r *rawKafka) *KafkaQueue {
 		}
 		for i, br := range r.Brokers {
 			if err := parseHostPort(br); err != nil {
-				b.errorf(m.elemAt("brokers", i), "Invalid broker address", "%s.", err)
+				b.errorf(m.elemAt("brokers", i), "Invalid broker address", "%s.", m.explain("brokers", err))
 			}
 		}
 	}
-	k.Topic = b.name(m, "topic", r.Topic, "openhqm-requests")
-	k.Group = b.name(m, "group", r.Group, "openhqm-workers")
-	k.RetryTopic = b.name(m, "retry_topic", r.RetryTopic, k.Topic+"-retry")
+	k.Topic = b.name(m, "topic", r.Topic, "openhqm-requests", "")
+	k.Group = b.name(m, "group", r.Group, "openhqm-workers", "")
+	retryShown := ""
+	if o := m.originOf("topic"); o != "" {
+		retryShown = fmt.Sprintf("(%s followed by \"-retry\")", o)
+	}
+	k.RetryTopic = b.name(m, "retry_topic", r.RetryTopic, k.Topic+"-retry", retryShown)
 	if k.RetryTopic == k.Topic {
 		b.errorf(m.valueAt("retry_topic"), "Retry topic equals topic", "retry_topic must differ from topic, or retried jobs are consumed as new ones immediately.")
 	}
 	if m.known("version") && !kafkaVersion.MatchString(r.Version) {
-		b.errorf(m.valueAt("version"), "Invalid Kafka version", "%q is not a Kafka version; write it as \"3.6.0\".", r.Version)
+		b.errorf(m.valueAt("version"), "Invalid Kafka version", "%s is not a Kafka version; write it as \"3.6.0\".", m.quote("version", r.Version))
 	}
 	if m.known("key_header") {
 		if !IsToken(r.KeyHeader) {
-			b.errorf(m.valueAt("key_header"), "Invalid header name", "%q is not a valid header name.", r.KeyHeader)
+			b.errorf(m.valueAt("key_header"), "Invalid header name", "%s is not a valid header name.", m.quote("key_header", r.KeyHeader))
 		}
 		k.KeyHeader = textproto.CanonicalMIMEHeaderKey(r.KeyHeader)
 	}
@@ -418,7 +452,7 @@ func (b *builder) tlsFile(m *rawMeta, attr, p string) string {
 		if b.mode == ModeRuntime {
 			sev = hcl.DiagError
 		}
-		b.sink.add(&hcl.Diagnostic{Severity: sev, Summary: "Missing file", Detail: fmt.Sprintf("The file %q does not exist; mount it there or fix the path.", p), Subject: m.at(attr)})
+		b.sink.add(&hcl.Diagnostic{Severity: sev, Summary: "Missing file", Detail: fmt.Sprintf("The file %s does not exist; mount it there or fix the path.", named(m, attr, p)), Subject: m.at(attr)})
 	}
 	return p
 }

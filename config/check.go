@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +56,7 @@ func (b *builder) check() {
 	b.separateWorkerCheck()
 	if w := b.root.Worker; w != nil && w.known("queues") {
 		for i, q := range w.Queues {
-			if !b.refAt(w.elemAt("queues", i), q, "queue", qNames) {
+			if !b.refAt(w.elemAt("queues", i), q, named(&w.rawMeta, "queues", q), "queue", qNames) {
 				continue
 			} else if !b.cfg.Worker.Embedded && b.cfg.Queues[q].Backend == BackendMemory {
 				b.errorf(w.elemAt("queues", i), "Memory queue with a separate worker", "Queue %q is in memory, but worker.embedded = false means jobs are consumed by a separate openhqm worker process that cannot see this process's memory. Use a redis or kafka queue, or set embedded = true.", q)
@@ -84,15 +86,21 @@ func sortedNames[T any](m map[string]T) []string {
 // ref checks a reference to a named block and reports whether it resolves;
 // names are sorted.
 func (b *builder) ref(m *rawMeta, attr, name, kind string, names []string) bool {
-	return b.refAt(m.valueAt(attr), name, kind, names)
+	return b.refAt(m.valueAt(attr), name, named(m, attr, name), kind, names)
 }
 
-func (b *builder) refAt(at *hcl.Range, name, kind string, names []string) bool {
+// refAt checks a reference written at at; shown is how a diagnostic names it
+// (see named).
+func (b *builder) refAt(at *hcl.Range, name, shown, kind string, names []string) bool {
 	if _, found := slices.BinarySearch(names, name); found {
 		return true
 	}
+	if shown != strconv.Quote(name) { // no suggestion: it would tell the value
+		b.errorf(at, "Unknown "+kind, "No %s %s is defined.", kind, shown)
+		return false
+	}
 	if b.sink.full(hcl.DiagError) { // counted, not shown: spare the suggestion
-		b.errorf(at, "Unknown "+kind, "No %s named %q is defined.", kind, name)
+		b.errorf(at, "Unknown "+kind, "No %s named %s is defined.", kind, shown)
 		return false
 	}
 	hint := didYouMean(name, names)
@@ -105,7 +113,7 @@ func (b *builder) refAt(at *hcl.Range, name, kind string, names []string) bool {
 		}
 		hint = fmt.Sprintf(" Define it with %s %s %q { ... } block.", article, kind, name)
 	}
-	b.errorf(at, "Unknown "+kind, "No %s named %q is defined.%s", kind, name, hint)
+	b.errorf(at, "Unknown "+kind, "No %s named %s is defined.%s", kind, shown, hint)
 	return false
 }
 
@@ -151,10 +159,12 @@ func (b *builder) submitLeaseCheck(s *rawSubmitAPI) {
 		return
 	}
 	at := s.rawMeta.at("queue")
-	if re := b.rawEP[ep.Name]; re != nil && re.has("timeout") {
+	re := b.metaOf(b.rawEP[ep.Name])
+	if re.has("timeout") {
 		at = re.at("timeout")
 	}
-	b.errorf(at, "Timeout longer than lease", "The timeout of endpoint %q (%s), used by submit_api, is not shorter than the lease of queue %q (%s): a job still running would be redelivered to another worker and run twice. Raise the queue's lease above the timeout, e.g. lease = %q, or lower the endpoint's timeout below %s.", ep.Name, ep.Timeout, q.Name, q.Lease, leaseFor(ep.Timeout), q.Lease)
+	lease := b.metaOf(b.rawQ[q.Name]).show("lease", q.Lease)
+	b.errorf(at, "Timeout longer than lease", "The timeout of endpoint %q (%s), used by submit_api, is not shorter than the lease of queue %q (%s): a job still running would be redelivered to another worker and run twice. Raise the queue's lease above the timeout%s, or lower the endpoint's timeout below %s.", ep.Name, re.show("timeout", ep.Timeout), q.Name, lease, leaseExample(re, "timeout", ep.Timeout), lease)
 }
 
 // leaseCheck reports a route whose requests may outlive its queue's lease: the
@@ -166,16 +176,18 @@ func (b *builder) leaseCheck(rt *Route, r *rawRoute) {
 	if q == nil {
 		return
 	}
-	timeout, at, from := rt.Timeout, r.at("timeout"), "route timeout"
-	fix := fmt.Sprintf("lower the route's timeout below %s", q.Lease)
+	lease := b.metaOf(b.rawQ[q.Name]).show("lease", q.Lease)
+	timeout, at, from, tm := rt.Timeout, r.at("timeout"), "route timeout", &r.rawMeta
+	fix := fmt.Sprintf("lower the route's timeout below %s", lease)
 	if timeout == 0 {
 		if ep == nil {
 			return
 		}
+		tm = b.metaOf(b.rawEP[ep.Name])
 		timeout, from = ep.Timeout, fmt.Sprintf("timeout of endpoint %q", ep.Name)
-		fix = fmt.Sprintf("give the route a timeout below %s (or lower the endpoint's)", q.Lease)
-		if re := b.rawEP[ep.Name]; re != nil && re.has("timeout") {
-			at = re.at("timeout")
+		fix = fmt.Sprintf("give the route a timeout below %s (or lower the endpoint's)", lease)
+		if tm.has("timeout") {
+			at = tm.at("timeout")
 		} else if rq := b.rawQ[q.Name]; rq != nil && rq.has("lease") {
 			at, from = rq.at("lease"), fmt.Sprintf("default timeout of endpoint %q", ep.Name)
 		} else {
@@ -183,8 +195,25 @@ func (b *builder) leaseCheck(rt *Route, r *rawRoute) {
 		}
 	}
 	if timeout >= q.Lease {
-		b.errorf(at, "Timeout longer than lease", "The %s (%s) of route %q is not shorter than the lease of queue %q (%s): a job still running would be redelivered to another worker and run twice. Raise the queue's lease above the timeout, e.g. lease = %q, or %s.", from, timeout, rt.Name, q.Name, q.Lease, leaseFor(timeout), fix)
+		b.errorf(at, "Timeout longer than lease", "The %s (%s) of route %q is not shorter than the lease of queue %q (%s): a job still running would be redelivered to another worker and run twice. Raise the queue's lease above the timeout%s, or %s.", from, tm.show("timeout", timeout), rt.Name, q.Name, lease, leaseExample(tm, "timeout", timeout), fix)
 	}
+}
+
+// metaOf returns the rawMeta of a raw block, or an empty one.
+func (b *builder) metaOf(h metaHolder) *rawMeta {
+	if h == nil || reflect.ValueOf(h).IsNil() {
+		return &rawMeta{}
+	}
+	return h.meta()
+}
+
+// leaseExample suggests a lease for a timeout, unless the timeout came from
+// env() or file(): the suggestion would tell it.
+func leaseExample(m *rawMeta, attr string, timeout time.Duration) string {
+	if m.originOf(attr) != "" {
+		return ""
+	}
+	return fmt.Sprintf(", e.g. lease = %q", leaseFor(timeout))
 }
 
 // leaseFor suggests a round lease comfortably above timeout: after the

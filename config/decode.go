@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -29,10 +30,13 @@ type decoder struct {
 	dir     string      // directory of the file being decoded, for file()
 	src     *sourceFile // the file being decoded
 	at      *hcl.Range  // the attribute being evaluated, for a report of a panic
+	// origin, when set, says where the values of a generated source came
+	// from (FromEnv's variables), by the attribute's range.
+	origin func(hcl.Range) string
 }
 
 func newDecoder(opts Options) *decoder {
-	d := &decoder{mode: opts.Mode, lookup: opts.LookupEnv, sink: &diagSink{}}
+	d := &decoder{mode: opts.Mode, lookup: opts.LookupEnv, sink: &diagSink{}, origin: opts.origin}
 	if d.lookup == nil {
 		d.lookup = os.LookupEnv
 	}
@@ -46,25 +50,36 @@ func newDecoder(opts Options) *decoder {
 func (d *decoder) envFunc() function.Function {
 	return function.New(&function.Spec{
 		Description: "Returns the value of an environment variable, or the default when it is unset.",
-		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+		Params:      []function.Parameter{{Name: "name", Type: cty.String, AllowMarked: true}},
 		VarParam:    &function.Parameter{Name: "default", Type: cty.String},
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			if len(args) > 2 {
 				return cty.NilVal, fmt.Errorf("env takes a variable name and an optional default, got %d arguments", len(args))
 			}
-			name := args[0].AsString()
+			// A name computed from env() or file() is not quoted either.
+			nameVal, nameMarks := args[0].Unmark()
+			name, shown := nameVal.AsString(), ""
+			if o := describeOrigins(nameMarks); o != "" {
+				shown = "named by " + o
+			} else {
+				shown = strconv.Quote(name)
+			}
 			if name == "" {
 				return cty.NilVal, fmt.Errorf("the variable name is empty")
 			}
 			if v, ok := d.lookup(name); ok {
-				return cty.StringVal(v), nil
+				return cty.StringVal(v).WithMarks(nameMarks).Mark(origin(fmt.Sprintf("env(%s)", strconv.Quote(name)))), nil
 			}
 			if len(args) == 2 {
-				return args[1], nil
+				return args[1].WithMarks(nameMarks), nil
 			}
-			d.missing = append(d.missing, funcProblem{summary: "Missing environment variable", detail: fmt.Sprintf("The environment variable %q is not set. Set it, or give a default with env(%q, \"default\").", name, name)})
-			return cty.StringVal(""), nil
+			detail := fmt.Sprintf("The environment variable %s is not set. Set it, or give a default with env(%s, \"default\").", shown, shown)
+			if len(nameMarks) > 0 {
+				detail = fmt.Sprintf("The environment variable %s is not set. Set it, or give env() a default.", shown)
+			}
+			d.missing = append(d.missing, funcProblem{summary: "Missing environment variable", detail: detail})
+			return cty.StringVal("").WithMarks(nameMarks), nil
 		},
 	})
 }
@@ -72,43 +87,50 @@ func (d *decoder) envFunc() function.Function {
 func (d *decoder) fileFunc() function.Function {
 	return function.New(&function.Spec{
 		Description: "Returns the contents of a file (relative to the configuration file's directory) without its trailing newline.",
-		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+		Params:      []function.Parameter{{Name: "path", Type: cty.String, AllowMarked: true}},
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			p := args[0].AsString()
+			pathVal, pathMarks := args[0].Unmark()
+			p := pathVal.AsString()
 			if p == "" {
 				return cty.NilVal, fmt.Errorf("the path is empty")
 			}
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(d.dir, p)
 			}
+			// A path computed from env() or file() is not quoted either.
+			shown := strconv.Quote(p)
+			if o := describeOrigins(pathMarks); o != "" {
+				shown = "named by " + o
+			}
+			empty := cty.StringVal("").WithMarks(pathMarks)
 			b, err := readRegular(p, MaxSecretSize)
 			var notReg *notRegularError
 			var tooLarge *tooLargeError
 			switch {
 			case errors.As(err, &notReg):
 				d.missing = append(d.missing, funcProblem{summary: "Not a regular file", always: true,
-					detail: fmt.Sprintf("%q is %s, but file() reads only regular files (or symlinks to them), such as a mounted secret.", p, notReg.kind)})
-				return cty.StringVal(""), nil
+					detail: fmt.Sprintf("The file %s is %s, but file() reads only regular files (or symlinks to them), such as a mounted secret.", shown, notReg.kind)})
+				return empty, nil
 			case errors.As(err, &tooLarge):
 				size := "larger"
 				if tooLarge.size >= 0 {
 					size = byteSize(tooLarge.size) + ","
 				}
 				d.missing = append(d.missing, funcProblem{summary: "File too large", always: true,
-					detail: fmt.Sprintf("%q is %s but file() reads at most %s, enough for any secret. Point it at the secret itself.", p, size, byteSize(MaxSecretSize))})
-				return cty.StringVal(""), nil
+					detail: fmt.Sprintf("The file %s is %s but file() reads at most %s, enough for any secret. Point it at the secret itself.", shown, size, byteSize(MaxSecretSize))})
+				return empty, nil
 			case err != nil:
 				reason := "does not exist"
 				if !errors.Is(err, fs.ErrNotExist) {
 					reason = "cannot be read: " + errReason(err)
 				}
-				d.missing = append(d.missing, funcProblem{summary: "Missing file", detail: fmt.Sprintf("The file %q %s. Mount the secret there, or fix the path (relative paths start at the configuration file's directory).", p, reason)})
-				return cty.StringVal(""), nil
+				d.missing = append(d.missing, funcProblem{summary: "Missing file", detail: fmt.Sprintf("The file %s %s. Mount the secret there, or fix the path (relative paths start at the configuration file's directory).", shown, reason)})
+				return empty, nil
 			}
 			s := strings.TrimSuffix(string(b), "\n")
 			s = strings.TrimSuffix(s, "\r")
-			return cty.StringVal(s), nil
+			return cty.StringVal(s).WithMarks(pathMarks).Mark(origin(fmt.Sprintf("file(%s)", strconv.Quote(p)))), nil
 		},
 	})
 }
@@ -271,6 +293,11 @@ func (d *decoder) decodeAttr(a *hcl.Attribute, fv reflect.Value, m *rawMeta, req
 	val, diags := a.Expr.Value(d.ctx)
 	d.sink.add(diags...)
 	ra := rawAttr{name: a.Name, src: d.src, start: posOf(a.Range.Start), value: posOf(a.Expr.Range().Start), end: posOf(a.Expr.Range().End)}
+	val, marks := val.UnmarkDeep()
+	ra.origin = describeOrigins(marks)
+	if d.origin != nil && ra.origin == "" {
+		ra.origin = d.origin(a.Range)
+	}
 	placeholder := func() {
 		if !ra.placeholder {
 			ra.placeholder = true
@@ -312,15 +339,27 @@ func (d *decoder) decodeAttr(a *hcl.Attribute, fv reflect.Value, m *rawMeta, req
 		err = gocty.FromCtyValue(conv, fv.Addr().Interface())
 	}
 	if err != nil {
+		reason := err.Error()
+		if ra.origin != "" { // conversion errors may quote the value
+			reason = ra.origin + " is not " + article(ty.FriendlyName())
+		}
 		d.sink.add(&hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Incorrect attribute value type",
-			Detail:   fmt.Sprintf("Inappropriate value for attribute %q: %s.", a.Name, err),
+			Detail:   fmt.Sprintf("Inappropriate value for attribute %q: %s.", a.Name, reason),
 			Subject:  a.Expr.Range().Ptr(),
 		})
 		placeholder()
 	}
 	m.attrs = append(m.attrs, ra)
+}
+
+// article prefixes a type name with "a" or "an".
+func article(s string) string {
+	if s != "" && strings.ContainsRune("aeiou", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
 }
 
 // where renders a range as file:line for the Detail of a diagnostic.

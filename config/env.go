@@ -83,7 +83,16 @@ func FromEnv(lookup func(string) (string, bool)) (cfg *Config, ok bool, err erro
 	if err := w.translate(vals); err != nil {
 		return nil, true, err
 	}
-	cfg, _, diags := parse([]source{{envName, w.buf.Bytes()}}, Options{Mode: ModeRuntime, LookupEnv: noEnv})
+	origin := func(r hcl.Range) string {
+		switch f := w.from[r.Start.Line]; {
+		case f.within != "":
+			return "a value from " + f.variable
+		case f.variable != "":
+			return "the value of " + f.variable
+		}
+		return ""
+	}
+	cfg, _, diags := parse([]source{{envName, w.buf.Bytes()}}, Options{Mode: ModeRuntime, LookupEnv: noEnv, origin: origin})
 	if diags.HasErrors() {
 		return nil, true, w.errorOf(diags)
 	}

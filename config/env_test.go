@@ -127,7 +127,7 @@ func TestFromEnvErrors(t *testing.T) {
 		{map[string]string{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_WORKER__BATCH_SIZE": "2.5"}, "OPENHQM_WORKER__BATCH_SIZE"},
 		// Checks of the builder, which HCL files get too.
 		{map[string]string{"OPENHQM_PROXY__ENDPOINTS": `{"a": {"url": "http://a", "headers": {"x-a": "1", "X-A": "2"}}}`}, `OPENHQM_PROXY__ENDPOINTS: endpoint "a": Header names are case-insensitive`},
-		{map[string]string{"OPENHQM_PROXY__ENDPOINTS": `{"a": {"url": "http://a:99999"}}`}, `OPENHQM_PROXY__ENDPOINTS: endpoint "a": The endpoint url has an invalid port`},
+		{map[string]string{"OPENHQM_PROXY__ENDPOINTS": `{"a": {"url": "http://a:99999"}}`}, `OPENHQM_PROXY__ENDPOINTS: endpoint "a": The endpoint url (a value from OPENHQM_PROXY__ENDPOINTS) has an invalid port`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -188,5 +188,32 @@ route "proxy" {
 	want.Digest, want.Files = cfg.Digest, nil
 	if diff := cmp.Diff(want, cfg, ignoreCompiled); diff != "" {
 		t.Errorf("(-HCL +FromEnv):\n%s", diff)
+	}
+}
+
+// TestFromEnvDoesNotQuoteValues: an error about a variable names it but
+// never quotes its value, which may hold a credential.
+func TestFromEnvDoesNotQuoteValues(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://user:hunter2@app"},
+		{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_QUEUE__TYPE": "redis", "OPENHQM_QUEUE__REDIS_URL": "redis://:hunter2@"},
+		{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_CACHE__TYPE": "redis", "OPENHQM_CACHE__REDIS_URL": "hunter2"},
+		{"OPENHQM_PROXY__ENDPOINTS": `{"a": {"url": "http://a", "headers": {"hunter2 x": "1"}}}`},
+		{"OPENHQM_PROXY__ENDPOINTS": `{"a": {"url": "http://a", "auth_type": "api_key", "auth_token": "t", "auth_header_name": "hunter2 x"}}`},
+		{"OPENHQM_PROXY__ENDPOINTS": `{"a": {"url": "hunter2"}}`},
+		{"OPENHQM_PROXY__ENDPOINTS": `{"a": hunter2}`},
+		{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "hunter2"},
+		{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_WORKER__BATCH_SIZE": "-2222"},
+		{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_MONITORING__LOG_LEVEL": "hunter2"},
+		{"OPENHQM_PROXY__DEFAULT_ENDPOINT": "http://a", "OPENHQM_SERVER__HOST": "hunter2 x"},
+	} {
+		_, _, err := FromEnv(mapLookup(env))
+		if err == nil {
+			t.Errorf("%v: no error", env)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "2222") {
+			t.Errorf("the error quotes a value: %v", err)
+		}
 	}
 }

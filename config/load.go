@@ -33,6 +33,8 @@ const (
 type Options struct {
 	Mode      LoadMode
 	LookupEnv func(string) (string, bool) // nil: os.LookupEnv
+
+	origin func(hcl.Range) string // see decoder.origin
 }
 
 // ErrNoConfigFiles is returned by Load for a directory without *.hcl or

@@ -223,6 +223,10 @@ type rawAttr struct {
 	src               *sourceFile
 	start, value, end pos // of the attribute, of its value, and the end of both
 	placeholder       bool
+	// origin says where the value came from when env() or file() read it
+	// (such as `the value of env("TOKEN")`): diagnostics then name it so
+	// instead of quoting the value.
+	origin string
 }
 
 // pos is an hcl.Pos in 12 bytes (a configuration is at most MaxConfigSize).

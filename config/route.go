@@ -68,7 +68,7 @@ func (b *builder) buildRoute(r *rawRoute) {
 			tr.Headers = map[string]*JQ{}
 			for _, k := range sortedKeys(t.Headers) {
 				if !IsToken(k) {
-					b.errorf(tm.keyAt("headers", k), "Invalid header name", "%q is not a valid header name.", k)
+					b.errorf(tm.keyAt("headers", k), "Invalid header name", "%s is not a valid header name.", tm.quotePart("headers", k))
 					continue
 				}
 				tr.Headers[textproto.CanonicalMIMEHeaderKey(k)] = b.jq(tm, "headers", k, t.Headers[k])
@@ -117,6 +117,10 @@ func (b *builder) jq(m *rawMeta, attr, key, src string) *JQ {
 	if err == nil {
 		return q
 	}
+	if o := m.originOf(attr); o != "" { // gojq's errors quote the expression
+		b.errorf(at, "Invalid jq expression", "%s does not compile as jq.", o)
+		return nil
+	}
 	b.errorf(at, "Invalid jq expression", "%q does not compile: %s.", src, err)
 	return nil
 }
@@ -138,7 +142,11 @@ func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 	for i, meth := range r.Methods {
 		up := strings.ToUpper(meth)
 		if !slices.Contains(knownMethods, up) {
-			b.errorf(m.elemAt("methods", i), "Invalid HTTP method", "%q is not an HTTP method; use one of %s.%s", meth, strings.Join(knownMethods, ", "), didYouMean(up, knownMethods))
+			hint := ""
+			if m.originOf("methods") == "" {
+				hint = didYouMean(up, knownMethods)
+			}
+			b.errorf(m.elemAt("methods", i), "Invalid HTTP method", "%s is not an HTTP method; use one of %s.%s", m.quotePart("methods", meth), strings.Join(knownMethods, ", "), hint)
 			continue
 		}
 		if !slices.Contains(mt.Methods, up) {
@@ -152,7 +160,7 @@ func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 	for i, h := range r.Hosts {
 		lh := strings.ToLower(h)
 		if !hostPattern.MatchString(lh) {
-			b.errorf(m.elemAt("hosts", i), "Invalid host", "%q is not a host name; write it without scheme, port or path, such as \"api.example.com\" or \"*.example.com\".", h)
+			b.errorf(m.elemAt("hosts", i), "Invalid host", "%s is not a host name; write it without scheme, port or path, such as \"api.example.com\" or \"*.example.com\".", m.quotePart("hosts", h))
 			continue
 		}
 		mt.Hosts = append(mt.Hosts, strings.TrimSuffix(lh, "."))
@@ -168,12 +176,14 @@ func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 	if m.known("path") {
 		switch {
 		case !strings.HasPrefix(r.Path, "/"):
-			b.errorf(m.valueAt("path"), "Invalid path", "%q must start with \"/\".", r.Path)
+			b.errorf(m.valueAt("path"), "Invalid path", "%s must start with \"/\".", m.quote("path", r.Path))
 		case strings.ContainsAny(r.Path, "?#"):
-			b.errorf(m.valueAt("path"), "Invalid path", "%q contains a query or fragment; match the path only.", r.Path)
+			b.errorf(m.valueAt("path"), "Invalid path", "%s contains a query or fragment; match the path only.", m.quote("path", r.Path))
 		case strings.ContainsAny(r.Path, "{}"):
 			segs, err := parseTemplate(r.Path)
-			if err != nil {
+			if err != nil && m.originOf("path") != "" { // the error quotes segments
+				b.errorf(m.valueAt("path"), "Invalid path template", "%s is not a valid path template.", m.originOf("path"))
+			} else if err != nil {
 				b.errorf(m.valueAt("path"), "Invalid path template", "%q: %s.", r.Path, err)
 			} else {
 				mt.Path, mt.PathSegments = r.Path, segs
@@ -185,11 +195,11 @@ func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 	if m.known("path_prefix") {
 		switch {
 		case !strings.HasPrefix(r.PathPrefix, "/"):
-			b.errorf(m.valueAt("path_prefix"), "Invalid path", "%q must start with \"/\".", r.PathPrefix)
+			b.errorf(m.valueAt("path_prefix"), "Invalid path", "%s must start with \"/\".", m.quote("path_prefix", r.PathPrefix))
 		case strings.ContainsAny(r.PathPrefix, "?#"):
-			b.errorf(m.valueAt("path_prefix"), "Invalid path", "%q contains a query or fragment; match the path only.", r.PathPrefix)
+			b.errorf(m.valueAt("path_prefix"), "Invalid path", "%s contains a query or fragment; match the path only.", m.quote("path_prefix", r.PathPrefix))
 		case strings.ContainsAny(r.PathPrefix, "{}"):
-			b.errorf(m.valueAt("path_prefix"), "Invalid path", "%q: templates are supported in path, not in path_prefix.", r.PathPrefix)
+			b.errorf(m.valueAt("path_prefix"), "Invalid path", "%s: templates are supported in path, not in path_prefix.", m.quote("path_prefix", r.PathPrefix))
 		case !m.has("path"):
 			mt.PathPrefix = r.PathPrefix
 		}
@@ -199,23 +209,27 @@ func (b *builder) buildMatch(r *rawMatch, mt *Match) bool {
 		for _, k := range sortedKeys(r.Headers) {
 			v := r.Headers[k]
 			if !IsToken(k) {
-				b.errorf(m.keyAt("headers", k), "Invalid header name", "%q is not a valid header name; use letters, digits and - only.", k)
+				b.errorf(m.keyAt("headers", k), "Invalid header name", "%s is not a valid header name; use letters, digits and - only.", m.quotePart("headers", k))
 				continue
 			}
 			hm := HeaderMatch{Name: textproto.CanonicalMIMEHeaderKey(k), Value: v}
 			if re, isRe := strings.CutPrefix(v, "~"); isRe {
 				rx, err := regexp.Compile("^(?:" + re + ")$")
 				if err != nil {
-					b.errorf(m.keyAt("headers", k), "Invalid regular expression", "The value of header %q starts with \"~\", so it is a regular expression, but %s.", k, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+					reason := strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+					if m.originOf("headers") != "" { // the reason quotes the expression
+						reason = "it does not compile"
+					}
+					b.errorf(m.keyAt("headers", k), "Invalid regular expression", "The value of header %s starts with \"~\", so it is a regular expression, but %s.", m.quotePart("headers", k), reason)
 					continue
 				}
 				hm.Value, hm.Regex = re, rx
 			} else if !ValidHeaderValue(v) {
-				b.errorf(m.keyAt("headers", k), "Invalid header value", "The value of header %q contains a control character; remove it.", k)
+				b.errorf(m.keyAt("headers", k), "Invalid header value", "The value of header %s contains a control character; remove it.", m.quotePart("headers", k))
 				continue
 			}
 			if seen[hm.Name] {
-				b.errorf(m.keyAt("headers", k), "Duplicate header", "Header names are case-insensitive: %q is listed twice; keep one.", hm.Name)
+				b.errorf(m.keyAt("headers", k), "Duplicate header", "Header names are case-insensitive: %s is listed twice; keep one.", m.quotePart("headers", hm.Name))
 			}
 			seen[hm.Name] = true
 			mt.Headers = append(mt.Headers, hm)
@@ -273,7 +287,7 @@ func (b *builder) buildRetry(r *rawRetry) Retry {
 	m := &r.rawMeta
 	if m.known("attempts") {
 		if r.Attempts < 1 || r.Attempts > 100 {
-			b.errorf(m.valueAt("attempts"), "Invalid retry attempts", "attempts counts every try including the first and must be from 1 (no retries) to 100, got %d.", r.Attempts)
+			b.errorf(m.valueAt("attempts"), "Invalid retry attempts", "attempts counts every try including the first and must be from 1 (no retries) to 100, got %s.", m.show("attempts", r.Attempts))
 		} else {
 			rt.Attempts = r.Attempts
 		}
@@ -283,14 +297,14 @@ func (b *builder) buildRetry(r *rawRetry) Retry {
 	}
 	ini, okI := b.dur(m, "initial", r.Initial, time.Second)
 	if okI && (ini < time.Millisecond || ini > time.Hour) {
-		b.errorf(m.valueAt("initial"), "Invalid retry delay", "initial must be from 1ms to 1h, got %s.", ini)
+		b.errorf(m.valueAt("initial"), "Invalid retry delay", "initial must be from 1ms to 1h, got %s.", m.show("initial", ini))
 		okI = false
 	} else {
 		rt.Initial = ini
 	}
 	mx, okM := b.dur(m, "max", r.Max, time.Minute)
 	if okM && (mx < time.Millisecond || mx > 24*time.Hour) {
-		b.errorf(m.valueAt("max"), "Invalid retry delay", "max must be from 1ms to 24h, got %s.", mx)
+		b.errorf(m.valueAt("max"), "Invalid retry delay", "max must be from 1ms to 24h, got %s.", m.show("max", mx))
 		okM = false
 	} else {
 		rt.Max = mx
@@ -300,13 +314,17 @@ func (b *builder) buildRetry(r *rawRetry) Retry {
 		if !m.has("max") {
 			at = m.valueAt("initial")
 		}
-		b.errorf(at, "Invalid retry delay", "initial (%s) is longer than max (%s); max bounds every delay, so raise max or lower initial.", rt.Initial, rt.Max)
+		b.errorf(at, "Invalid retry delay", "initial (%s) is longer than max (%s); max bounds every delay, so raise max or lower initial.", m.show("initial", rt.Initial), m.show("max", rt.Max))
 	}
 	if m.known("on") {
 		rt.On = nil
 		for i, o := range r.On {
 			if !slices.Contains(retryOn, o) {
-				b.errorf(m.elemAt("on", i), "Invalid retry condition", "%q is not a retry condition; use %s.%s", o, quoteList(retryOn), didYouMean(o, retryOn))
+				hint := ""
+				if m.originOf("on") == "" {
+					hint = didYouMean(o, retryOn)
+				}
+				b.errorf(m.elemAt("on", i), "Invalid retry condition", "%s is not a retry condition; use %s.%s", m.quotePart("on", o), quoteList(retryOn), hint)
 				continue
 			}
 			if !slices.Contains(rt.On, RetryOn(o)) {
@@ -337,7 +355,7 @@ func (b *builder) buildClientAuth(r *rawClientAuth) *ClientAuth {
 		return nil
 	case AuthBearer, AuthAPIKey:
 		if !m.has("tokens") || (m.known("tokens") && len(r.Tokens) == 0) {
-			b.errorf(m.at("tokens"), "Missing client tokens", "client_auth of type %q needs tokens = [...] listing the accepted credentials; without them nobody can call the route.", t)
+			b.errorf(m.at("tokens"), "Missing client tokens", "client_auth of type %s needs tokens = [...] listing the accepted credentials; without them nobody can call the route.", m.quote("type", t))
 		}
 		for i, tok := range r.Tokens {
 			if tok == "" && m.known("tokens") {
@@ -351,7 +369,7 @@ func (b *builder) buildClientAuth(r *rawClientAuth) *ClientAuth {
 			if !m.has("header") {
 				ca.Header = "X-API-Key"
 			} else if m.known("header") && !IsToken(r.Header) {
-				b.errorf(m.valueAt("header"), "Invalid header name", "%q is not a valid header name.", r.Header)
+				b.errorf(m.valueAt("header"), "Invalid header name", "%s is not a valid header name.", m.quote("header", r.Header))
 			}
 			ca.Header = textproto.CanonicalMIMEHeaderKey(ca.Header)
 		} else {

@@ -15,14 +15,14 @@ import (
 // parseDuration accepts Go duration syntax ("30s", "1m30s", "250ms").
 func parseDuration(s string) (time.Duration, error) {
 	if s == "" {
-		return 0, fmt.Errorf("empty duration")
+		return 0, &valueError{quoted: "empty duration", plain: "is empty"}
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration; write a number with a unit such as \"30s\", \"1m30s\" or \"250ms\"", s)
+		return 0, newValueError(s, "is not a duration; write a number with a unit such as \"30s\", \"1m30s\" or \"250ms\"", "")
 	}
 	if d < 0 {
-		return 0, fmt.Errorf("%q is negative; durations must be zero or more", s)
+		return 0, newValueError(s, "is negative; durations must be zero or more", "")
 	}
 	return d, nil
 }
@@ -54,7 +54,7 @@ func parseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 || (mult > 1 && n > (1<<62)/mult) {
-		return 0, fmt.Errorf("%q is not a size; write a byte count such as \"1048576\" or a number with a unit such as \"512KB\" or \"10MiB\"", orig)
+		return 0, newValueError(orig, "is not a size; write a byte count such as \"1048576\" or a number with a unit such as \"512KB\" or \"10MiB\"", "")
 	}
 	return n * mult, nil
 }
@@ -62,28 +62,28 @@ func parseSize(s string) (int64, error) {
 // parseHTTPURL accepts absolute http and https URLs with a host.
 func parseHTTPURL(s string) (*url.URL, error) {
 	if !strings.Contains(s, "://") { // "127.0.0.1:8080" parses as a scheme, confusingly
-		return nil, fmt.Errorf("%q must start with http:// or https://", s)
+		return nil, newValueError(s, "must start with http:// or https://", "")
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a URL: %v", s, unwrapURLError(err))
+		return nil, newValueError(s, "is not a URL", fmt.Sprintf("is not a URL: %v", unwrapURLError(err)))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("%q must start with http:// or https://", s)
+		return nil, newValueError(s, "must start with http:// or https://", "")
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("%q has no host; write it as \"http://host:port/optional/base\"", s)
+		return nil, newValueError(s, "has no host; write it as \"http://host:port/optional/base\"", "")
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("%q has an invalid port %q", s, p)
+			return nil, newValueError(s, "has an invalid port", fmt.Sprintf("has an invalid port %q", p))
 		}
 	}
 	if u.Fragment != "" || strings.Contains(s, "#") {
-		return nil, fmt.Errorf("%q has a fragment (#...), which is never sent to a server; remove it", s)
+		return nil, newValueError(s, "has a fragment (#...), which is never sent to a server; remove it", "")
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("%q carries credentials; use an auth block instead", s)
+		return nil, newValueError(s, "carries credentials; use an auth block instead", "")
 	}
 	return u, nil
 }
@@ -98,23 +98,23 @@ func unwrapURLError(err error) error {
 // parseRedisURL accepts redis://, rediss:// and unix:// URLs.
 func parseRedisURL(s string) error {
 	if !strings.Contains(s, "://") {
-		return fmt.Errorf("%q must start with redis://, rediss:// or unix://", s)
+		return newValueError(s, "must start with redis://, rediss:// or unix://", "")
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL: %v", s, unwrapURLError(err))
+		return newValueError(s, "is not a URL", fmt.Sprintf("is not a URL: %v", unwrapURLError(err)))
 	}
 	switch u.Scheme {
 	case "redis", "rediss":
 		if u.Host == "" {
-			return fmt.Errorf("%q has no host; write it as \"redis://host:6379/0\"", s)
+			return newValueError(s, "has no host; write it as \"redis://host:6379/0\"", "")
 		}
 	case "unix":
 		if u.Path == "" {
-			return fmt.Errorf("%q has no socket path", s)
+			return newValueError(s, "has no socket path", "")
 		}
 	default:
-		return fmt.Errorf("%q must start with redis://, rediss:// or unix://", s)
+		return newValueError(s, "must start with redis://, rediss:// or unix://", "")
 	}
 	return nil
 }
@@ -123,14 +123,14 @@ func parseRedisURL(s string) error {
 func parseListen(s string) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return fmt.Errorf("%q is not host:port; write it as \":8000\" or \"127.0.0.1:8000\"", s)
+		return newValueError(s, "is not host:port; write it as \":8000\" or \"127.0.0.1:8000\"", "")
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("%q has an invalid port %q; use a number from 0 to 65535", s, port)
+		return newValueError(s, "has an invalid port; use a number from 0 to 65535", fmt.Sprintf("has an invalid port %q; use a number from 0 to 65535", port))
 	}
 	if strings.ContainsAny(host, " /") {
-		return fmt.Errorf("%q has an invalid host %q", s, host)
+		return newValueError(s, "has an invalid host", fmt.Sprintf("has an invalid host %q", host))
 	}
 	return nil
 }
@@ -139,11 +139,11 @@ func parseListen(s string) error {
 func parseHostPort(s string) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil || host == "" {
-		return fmt.Errorf("%q is not host:port; write it as \"kafka-0.kafka:9092\"", s)
+		return newValueError(s, "is not host:port; write it as \"kafka-0.kafka:9092\"", "")
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%q has an invalid port %q", s, port)
+		return newValueError(s, "has an invalid port", fmt.Sprintf("has an invalid port %q", port))
 	}
 	return nil
 }
