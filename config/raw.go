@@ -69,7 +69,7 @@ type rawQueue struct {
 	Redis         *rawRedisQueue `hcl:"redis,block" doc:"Redis Streams settings; required when backend is redis."`
 	Kafka         *rawKafka      `hcl:"kafka,block" doc:"Kafka settings; required when backend is kafka."`
 	MaxDepth      int64          `hcl:"max_depth,optional" doc:"Jobs allowed to wait before submits get 503 + Retry-After; default 100000."`
-	Lease         string         `hcl:"lease,optional" doc:"How long a worker holds a job before it is redelivered, at least 1s; default \"60s\"."`
+	Lease         string         `hcl:"lease,optional" doc:"How long a worker holds a job before it is redelivered, at least 1s and longer than the timeout of every route and submit_api using the queue; default \"60s\"."`
 	DeadLetter    string         `hcl:"dead_letter,optional" doc:"Stream or topic receiving failed jobs; default the stream or topic name + \"-dlq\"."`
 	DeadLetterMax int64          `hcl:"dead_letter_max,optional" doc:"Bound of the dead-letter stream; default 10000."`
 }

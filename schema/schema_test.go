@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -77,6 +78,20 @@ func TestSchemaCoversTheLanguage(t *testing.T) {
 			if _, ok := d.Properties[a]; !ok {
 				t.Errorf("$defs/%s has no %q", def, a)
 			}
+		}
+	}
+}
+
+// TestReferenceStatesTheLimits: the limits the reference states are the
+// config package's.
+func TestReferenceStatesTheLimits(t *testing.T) {
+	for _, want := range []string{
+		fmt.Sprintf("at most %d KiB;", config.MaxSecretSize>>10),
+		fmt.Sprintf("at most %d MiB over all its", config.MaxConfigSize>>20),
+		fmt.Sprintf("nests at most %d levels", config.MaxNesting),
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(string(schema.Markdown)), " "), want) {
+			t.Errorf("reference.md does not say %q", want)
 		}
 	}
 }

@@ -18,6 +18,13 @@ A configuration is one HCL file or a directory of them (every ` + "`*.hcl`" + ` 
 ` + "`*.hcl.json`" + ` file, merged in name order). Values may call ` + "`env(NAME)`" + `,
 ` + "`env(NAME, DEFAULT)`" + ` and ` + "`file(PATH)`" + `. Durations are strings such as
 ` + "`\"30s\"`" + ` or ` + "`\"1h30m\"`" + `; sizes are byte counts or strings such as ` + "`\"10MiB\"`" + `.
+
+` + "`file(PATH)`" + ` reads a regular file (or a symlink to one) of at most 64 KiB; a FIFO, a device
+or a larger file is an error. What ` + "`env()`" + ` and ` + "`file()`" + ` return is never quoted in a
+diagnostic, which names the call instead. A configuration is at most 64 MiB over all its
+files and one top-level block at most 8 MiB, a value nests at most 100 levels (brackets,
+templates and operators each count) and a jq expression is at most 64 KiB; a load reports
+at most 100 errors and 100 warnings, and says how many more it left out.
 Check a configuration with ` + "`openhqm validate PATH`" + `; print this reference with
 ` + "`openhqm schema --format markdown`" + ` and the JSON Schema with ` + "`openhqm schema`" + `.
 
