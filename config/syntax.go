@@ -38,17 +38,27 @@ var chunkSize = 64 << 10
 // can be collected once each has been decoded.
 func parseSource(s source, each func(hcl.Body)) (*hcl.File, hcl.Diagnostics) {
 	if isJSON(s.name) {
+		nav := &chunkNav{src: s.src, name: s.name, json: true, starts: []hcl.Pos{hcl.InitialPos}}
+		file := &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src, Nav: nav}
+		if len(s.src) > maxPieceSize {
+			// JSON has no top-level items to cut between: the file is one
+			// piece, and its parser holds every token of it.
+			at := byteRange(s.src, s.name, 0)
+			return file, hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  "File too large",
+				Detail:   fmt.Sprintf("A *.hcl.json file is read whole and may take at most %s; this one takes %s. Split it into several files of the directory, or write it in native syntax.", byteSize(maxPieceSize), byteSize(int64(len(s.src)))),
+				Subject:  &at,
+			}}
+		}
 		if d := jsonNesting(s.src, s.name); d != nil {
-			return &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src}, hcl.Diagnostics{d}
+			return file, hcl.Diagnostics{d}
 		}
 		f, diags := hcljson.Parse(s.src, s.name)
-		if f == nil {
-			return &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src}, diags
-		}
-		if f.Body != nil {
+		if f != nil && f.Body != nil {
 			each(f.Body)
 		}
-		return &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src, Nav: f.Nav}, diags
+		return file, diags
 	}
 	nav := &chunkNav{src: s.src, name: s.name}
 	file := &hcl.File{Body: hcl.EmptyBody(), Bytes: s.src, Nav: nav}
@@ -101,7 +111,8 @@ func advance(pos hcl.Pos, text []byte) hcl.Pos {
 	return pos
 }
 
-// maxPieceSize bounds one top-level block or attribute of native syntax.
+// maxPieceSize bounds one top-level block or attribute of native syntax, and
+// a file of JSON syntax.
 const maxPieceSize = 8 << 20
 
 // chunkNav answers the "in block ..." context of a diagnostic for a file
@@ -111,6 +122,7 @@ const maxPieceSize = 8 << 20
 type chunkNav struct {
 	src    []byte
 	name   string
+	json   bool      // HCL's JSON syntax, in one piece
 	starts []hcl.Pos // the start of each piece; a piece ends where the next starts
 
 	mu   sync.Mutex
@@ -134,7 +146,12 @@ func (n *chunkNav) ContextString(offset int) string {
 		if i+1 < len(n.starts) {
 			end = n.starts[i+1].Byte
 		}
-		f, _ := hclsyntax.ParseConfig(n.src[n.starts[i].Byte:end], n.name, n.starts[i])
+		var f *hcl.File
+		if n.json {
+			f, _ = hcljson.Parse(n.src, n.name)
+		} else {
+			f, _ = hclsyntax.ParseConfig(n.src[n.starts[i].Byte:end], n.name, n.starts[i])
+		}
 		if f == nil {
 			return ""
 		}

@@ -218,13 +218,18 @@ func TestDeepJQ(t *testing.T) {
 	}
 }
 
-// TestBlockTooLarge: one top-level item beyond maxPieceSize is refused before
-// the parser holds its tokens.
+// TestBlockTooLarge: one top-level item, or a JSON file, beyond maxPieceSize
+// is refused before the parser holds its tokens.
 func TestBlockTooLarge(t *testing.T) {
 	src := "server {\n  listen = \"" + strings.Repeat("x", maxPieceSize) + "\"\n}\n"
 	_, _, diags := Parse(map[string][]byte{"c.hcl": []byte(src)}, Options{})
 	if len(diags) != 1 || diags[0].Summary != "Block too large" || diags[0].Subject == nil || diags[0].Subject.Start.Line != 1 {
 		t.Fatalf("diagnostics %v, want one on line 1", diags)
+	}
+	// A JSON file is one piece.
+	_, _, diags = Parse(map[string][]byte{"c.hcl.json": []byte(`{"server": {"listen": "` + strings.Repeat("x", maxPieceSize) + `"}}`)}, Options{})
+	if len(diags) != 1 || diags[0].Summary != "File too large" || diags[0].Subject == nil {
+		t.Fatalf("diagnostics %v, want one saying the JSON file is too large", diags)
 	}
 }
 
