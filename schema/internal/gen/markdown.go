@@ -22,7 +22,7 @@ A configuration is one HCL file or a directory of them (every ` + "`*.hcl`" + ` 
 ` + "`file(PATH)`" + ` reads a regular file (or a symlink to one) of at most 64 KiB; a FIFO, a device
 or a larger file is an error. What ` + "`env()`" + ` and ` + "`file()`" + ` return is never quoted in a
 diagnostic, which names the call instead. A configuration is at most 64 MiB over all its
-files and one top-level block at most 8 MiB, a value nests at most 100 levels (brackets,
+files, one top-level block (or *.hcl.json file) at most 8 MiB, a value nests at most 100 levels (brackets,
 templates and operators each count) and a jq expression is at most 64 KiB; a load reports
 at most 100 errors and 100 warnings, and says how many more it left out.
 Check a configuration with ` + "`openhqm validate PATH`" + `; print this reference with
