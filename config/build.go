@@ -320,8 +320,8 @@ func (b *builder) buildQueue(r *rawQueue) {
 	}
 	q.DeadLetterMax = b.atLeast(m, "dead_letter_max", r.DeadLetterMax, 1, 10000)
 	base, baseMeta, baseAttr := r.Name, m, ""
-	b.blockFor(m, "redis", r.Redis != nil, q.Backend == BackendRedis, string(q.Backend))
-	b.blockFor(m, "kafka", r.Kafka != nil, q.Backend == BackendKafka, string(q.Backend))
+	b.blockFor(m, "redis", optMeta(r.Redis), q.Backend == BackendRedis, string(q.Backend))
+	b.blockFor(m, "kafka", optMeta(r.Kafka), q.Backend == BackendKafka, string(q.Backend))
 	switch {
 	case q.Backend == BackendRedis && r.Redis != nil:
 		q.Redis = b.buildRedisQueue(r.Redis)
@@ -344,15 +344,15 @@ func (b *builder) buildQueue(r *rawQueue) {
 	}
 }
 
-// blockFor checks that a backend's settings block is present exactly when the
-// backend is selected.
-func (b *builder) blockFor(m *rawMeta, block string, present, selected bool, backend string) {
+// blockFor checks that a backend's settings block (bm, nil when absent) is
+// present exactly when the backend is selected.
+func (b *builder) blockFor(m *rawMeta, block string, bm *rawMeta, selected bool, backend string) {
+	present := bm != nil
 	switch {
 	case selected && !present:
 		b.errorf(m.at("backend"), fmt.Sprintf("Missing %s block", block), "backend = %q needs a %s { ... } block with its connection settings.", block, block)
 	case present && !selected && backend != "":
-		r := m.blocks[block]
-		b.errorf(&r, fmt.Sprintf("Unexpected %s block", block), "This %s block has no effect with backend = %s; set backend = %q or remove the block.", block, m.quote("backend", backend), block)
+		b.errorf(bm.def(), fmt.Sprintf("Unexpected %s block", block), "This %s block has no effect with backend = %s; set backend = %q or remove the block.", block, m.quote("backend", backend), block)
 	}
 }
 
@@ -464,7 +464,7 @@ func (b *builder) buildResults(r *rawResults) {
 	}
 	m := &r.rawMeta
 	res.Backend = QueueBackend(b.oneOf(m, "backend", r.Backend, "memory", "Invalid results backend", []string{"memory", "redis"}))
-	b.blockFor(m, "redis", r.Redis != nil, res.Backend == BackendRedis, string(res.Backend))
+	b.blockFor(m, "redis", optMeta(r.Redis), res.Backend == BackendRedis, string(res.Backend))
 	if res.Backend == BackendRedis && r.Redis != nil {
 		b.redisURL(&r.Redis.rawMeta, r.Redis.URL)
 		res.RedisURL = r.Redis.URL

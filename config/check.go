@@ -199,10 +199,19 @@ func (b *builder) leaseCheck(rt *Route, r *rawRoute) {
 	}
 }
 
-// metaOf returns the rawMeta of a raw block, or an empty one.
+// metaOf returns the rawMeta of a raw block, or an empty one when the block
+// is absent.
 func (b *builder) metaOf(h metaHolder) *rawMeta {
+	if m := optMeta(h); m != nil {
+		return m
+	}
+	return &rawMeta{}
+}
+
+// optMeta returns the rawMeta of a raw block, or nil when it is absent.
+func optMeta(h metaHolder) *rawMeta {
 	if h == nil || reflect.ValueOf(h).IsNil() {
-		return &rawMeta{}
+		return nil
 	}
 	return h.meta()
 }

@@ -240,10 +240,6 @@ func (d *decoder) decodeBody(body hcl.Body, ptr reflect.Value) {
 			if len(blocks) == 0 {
 				continue
 			}
-			if m.blocks == nil {
-				m.blocks = map[string]hcl.Range{}
-			}
-			m.blocks[f.name] = blocks[0].DefRange
 			fv := sv.Field(f.index)
 			if f.kind == fieldBlock {
 				scope := "here"

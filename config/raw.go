@@ -209,10 +209,9 @@ type rawTelemetry struct {
 // positions of 200,000 blocks stay small.
 type rawMeta struct {
 	defRange     hcl.Range
-	attrs        []rawAttr            // in the order of the struct's fields; a block has a handful
-	blocks       map[string]hcl.Range // the definition of the first block of each type
-	placeholders int                  // how many attributes are stand-ins
-	found        *foundRanges         // elements and entries looked up for diagnostics
+	attrs        []rawAttr    // in the order of the struct's fields; a block has a handful
+	placeholders int          // how many attributes are stand-ins
+	found        *foundRanges // elements and entries looked up for diagnostics
 }
 
 // rawAttr is where an attribute was written.
