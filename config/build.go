@@ -196,6 +196,30 @@ func (b *builder) buildEndpoint(r *rawEndpoint) {
 	e.MaxPending = int(b.atLeast(m, "max_pending", int64(r.MaxPending), 0, int64(4*e.MaxConcurrency)))
 	e.Headers = b.headers(m, "headers", r.Headers, true)
 	e.Auth = b.buildAuth(r.Auth)
+	e.CircuitBreaker = b.buildBreaker(r.CircuitBreaker)
+}
+
+// buildBreaker validates an endpoint's circuit_breaker block.
+func (b *builder) buildBreaker(r *rawBreaker) *CircuitBreaker {
+	if r == nil {
+		return nil
+	}
+	m := &r.rawMeta
+	cb := &CircuitBreaker{
+		Failures: int(b.atLeast(m, "failures", int64(r.Failures), 1, 5)),
+		OpenFor:  b.positiveDur(m, "open_for", r.OpenFor, 5*time.Second, "Invalid open_for"),
+	}
+	if m.known("probe") {
+		switch p := r.Probe; {
+		case !strings.HasPrefix(p, "/"):
+			b.errorf(m.valueAt("probe"), "Invalid probe path", "The probe is a path such as \"/health\", requested with GET under the endpoint's URL; it must start with \"/\".")
+		case strings.ContainsAny(p, " \t\r\n?#"):
+			b.errorf(m.valueAt("probe"), "Invalid probe path", "The probe path may hold no whitespace, query or fragment; write a plain path such as \"/health\".")
+		default:
+			cb.Probe = p
+		}
+	}
+	return cb
 }
 
 // headers validates a static header map and returns it sorted by canonical name.

@@ -26,6 +26,12 @@ func (b *builder) check() {
 		if m.known("queue") {
 			b.ref(m, "queue", rt.Queue, "queue", qNames)
 		}
+		if rt.Mode == ModeSync && rt.OnOverload == OverloadQueue && !m.has("queue") {
+			b.errorf(m.at("on_overload"), "Missing queue", "on_overload = \"queue\" turns a request that finds its endpoint saturated into a job, and needs queue = \"<name>\" in route %q%s.", rt.Name, queueHint(qNames))
+		} else if rt.Mode == ModeSync && rt.OnOverload == OverloadQueue {
+			b.queueUse(m.at("queue"), rt.Queue, fmt.Sprintf("route %q", rt.Name))
+			b.leaseCheck(rt, r)
+		}
 		if rt.Mode == ModeAsync || rt.Mode == ModeAuto {
 			if !m.has("queue") {
 				b.errorf(m.def(), "Missing queue", "A route with mode = %q turns requests into jobs and needs queue = \"<name>\"%s.", rt.Mode, queueHint(qNames))

@@ -63,7 +63,7 @@ func TestFullModel(t *testing.T) {
 		{"user timeout from endpoint", cfg.Routes[0].Timeout, 45 * time.Second},
 		{"events route", *cfg.Routes[1], Route{
 			Name: "events", Index: 1, Match: Match{Methods: []string{"POST"}, PathPrefix: "/events", JQ: &JQ{Source: `.type == "order"`}},
-			Mode: ModeAuto, Endpoint: "billing", Queue: "events", Idempotent: true, Timeout: 4 * time.Minute,
+			Mode: ModeAuto, OnOverload: OverloadReject, Endpoint: "billing", Queue: "events", Idempotent: true, Timeout: 4 * time.Minute,
 			Retry:      Retry{Attempts: 10, Backoff: "constant", Initial: 500 * time.Millisecond, Max: 5 * time.Second, On: []RetryOn{Retry5xx}},
 			ClientAuth: &ClientAuth{Type: AuthAPIKey, Header: "X-Client-Key", Tokens: []string{"k1", "orders-secret"}},
 			RateLimit:  &RateLimit{RequestsPerSecond: 2.5, Burst: 3},
@@ -115,7 +115,7 @@ route "all" {
 		Telemetry: Telemetry{LogLevel: "info", LogFormat: "json", Metrics: true},
 	}
 	want.Endpoints["app"] = &Endpoint{Name: "app", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}, Timeout: 30 * time.Second, Auth: Auth{Type: AuthNone}}
-	want.Routes = []*Route{{Name: "all", Match: Match{PathPrefix: "/"}, Mode: ModeSync, Endpoint: "app", Retry: defaultRetry(), Timeout: 30 * time.Second}}
+	want.Routes = []*Route{{Name: "all", Match: Match{PathPrefix: "/"}, Mode: ModeSync, OnOverload: OverloadReject, Endpoint: "app", Retry: defaultRetry(), Timeout: 30 * time.Second}}
 	want.Digest, want.Files = cfg.Digest, []string{"min.hcl"}
 	if diff := cmp.Diff(want, cfg, ignoreCompiled); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -51,6 +51,14 @@ type rawEndpoint struct {
 	MaxPending     int               `hcl:"max_pending,optional" doc:"Requests allowed to wait for a slot before 503; default 4 × max_concurrency."`
 	Headers        map[string]string `hcl:"headers,optional" doc:"Static headers added to every request toward the app; default none."`
 	Auth           *rawAuth          `hcl:"auth,block" doc:"Outbound credentials injected toward the app; default none."`
+	CircuitBreaker *rawBreaker       `hcl:"circuit_breaker,block" doc:"Stops openhqm from hammering an app that is down: sync requests answer 503 at once (or spill, with on_overload = \"queue\") and jobs wait, uncharged, until a probe succeeds; default none."`
+}
+
+type rawBreaker struct {
+	rawMeta
+	Failures int    `hcl:"failures,optional" doc:"Consecutive connect, timeout or 5xx failures that open the breaker; default 5."`
+	OpenFor  string `hcl:"open_for,optional" doc:"How long the breaker stays open before one probe decides; default \"5s\"."`
+	Probe    string `hcl:"probe,optional" doc:"Path of a GET sent as the probe (under the endpoint's URL path); default none: the oldest waiting job, or the next request, probes."`
 }
 
 type rawAuth struct {
@@ -128,6 +136,7 @@ type rawRoute struct {
 	Priority   int            `hcl:"priority,optional" doc:"Higher wins among routes with equally specific paths; default 0."`
 	Match      *rawMatch      `hcl:"match,block" doc:"Which requests the route takes; required."`
 	Mode       string         `hcl:"mode,optional" doc:"sync, async or auto (sync unless the client sends Prefer: respond-async); default \"sync\"."`
+	OnOverload string         `hcl:"on_overload,optional" doc:"What a request proxied synchronously does when its endpoint is saturated (max_concurrency and max_pending full) or its circuit breaker open: reject (503 + Retry-After) or queue (accepted as a job, 202, replayed when there is room; needs queue); default \"reject\"."`
 	Endpoint   string         `hcl:"endpoint" doc:"Name of the endpoint requests are sent to; required."`
 	Queue      string         `hcl:"queue,optional" doc:"Name of the queue of jobs; required for async and auto routes."`
 	Retry      *rawRetry      `hcl:"retry,block" doc:"Retry policy of the route's jobs; default 3 attempts, exponential backoff."`

@@ -10,7 +10,10 @@ import (
 	"time"
 )
 
-var modes = []string{"sync", "async", "auto"}
+var (
+	modes      = []string{"sync", "async", "auto"}
+	onOverload = []string{"reject", "queue"}
+)
 
 func (b *builder) buildRoute(r *rawRoute) {
 	m := &r.rawMeta
@@ -26,6 +29,10 @@ func (b *builder) buildRoute(r *rawRoute) {
 	b.cfg.Routes = append(b.cfg.Routes, rt)
 	b.rawRt = append(b.rawRt, r)
 	rt.Mode = Mode(b.oneOf(m, "mode", r.Mode, "sync", "Invalid mode", modes))
+	rt.OnOverload = OnOverload(b.oneOf(m, "on_overload", r.OnOverload, "reject", "Invalid on_overload", onOverload))
+	if rt.Mode == ModeAsync && rt.OnOverload == OverloadQueue {
+		b.warnf(m.at("on_overload"), "on_overload on an async route", "An async route queues every request already, so on_overload has no effect; remove it, or use mode = \"sync\" or \"auto\".")
+	}
 	if r.Match == nil {
 		b.errorf(m.def(), "Missing match block", "Every route needs a match block, such as match { path_prefix = \"/\" } to take every request.")
 		b.badRt[rt.Index] = true
@@ -37,8 +44,8 @@ func (b *builder) buildRoute(r *rawRoute) {
 	}
 	rt.Retry = b.buildRetry(r.Retry)
 	if rt.Mode == ModeSync {
-		if m.known("queue") {
-			b.warnf(m.at("queue"), "Queue on a sync route", "A sync route never queues, so queue has no effect; set mode = \"async\" or \"auto\", or remove queue.")
+		if m.known("queue") && rt.OnOverload != OverloadQueue {
+			b.warnf(m.at("queue"), "Queue on a sync route", "A sync route never queues, so queue has no effect; set mode = \"async\" or \"auto\", or on_overload = \"queue\", or remove queue.")
 		}
 		if r.Retry != nil {
 			b.warnf(r.Retry.def(), "Retry on a sync route", "retry applies to jobs, and a sync route makes none; set mode = \"async\" or \"auto\", or remove the retry block.")
