@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -282,6 +283,69 @@ func TestFailedReloadKeepsGeneration(t *testing.T) {
 		if strings.Contains(s, secret) {
 			t.Errorf("%s quotes the token written in the file", what)
 		}
+	}
+}
+
+// TestHostileReloadIsRefusedWhileServing: a file nested 100,000 levels deep
+// (which overflowed the parser's stack and killed the process) and a FIFO
+// named *.hcl (which wedged the reload) are written into the served
+// directory while requests flow; each reload is refused with a located
+// error, and every request is still answered.
+func TestHostileReloadIsRefusedWhileServing(t *testing.T) {
+	a := startApp(t, "one")
+	dir := t.TempDir()
+	writeConfig(t, dir, a.addr, "jobs")
+	r := startProcess(t, dir)
+
+	stop := make(chan struct{})
+	var failed, ok atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if code, body := get(t, r.addr, "/x"); code == 200 && body == "one" {
+				ok.Add(1)
+			} else {
+				failed.Add(1)
+			}
+		}
+	})
+
+	deep := "server {\n  listen = \"127.0.0.1:0\"\n}\nendpoint \"x\" {\n  url = " + strings.Repeat("(", 100000) + "\"http://a\"" + strings.Repeat(")", 100000) + "\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "deep.hcl"), []byte(deep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := r.p.Reload(context.Background(), "test")
+	var ce *ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "deep.hcl:5") || !strings.Contains(err.Error(), "Nesting deeper") {
+		t.Errorf("reload of a 100,000-deep file: %v, want a located nesting error", err)
+	}
+	os.Remove(filepath.Join(dir, "deep.hcl"))
+
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.hcl"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.p.Reload(context.Background(), "test") }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "pipe.hcl") {
+			t.Errorf("reload with a FIFO in the directory: %v, want an error naming it", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a FIFO in the configuration directory wedged the reload")
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 || ok.Load() == 0 {
+		t.Errorf("while hostile files were reloaded: %d requests failed, %d answered", failed.Load(), ok.Load())
+	}
+	if code, body := get(t, r.addr, "/-/config"); code != 200 || !strings.Contains(body, "pipe.hcl") {
+		t.Errorf("/-/config does not show the last reload's error: %d %s", code, body)
 	}
 }
 
