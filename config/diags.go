@@ -92,12 +92,18 @@ func (s *diagSink) result() hcl.Diagnostics {
 	}
 	return append(s.kept, &hcl.Diagnostic{
 		Severity: sev,
+		Extra:    LeftOut{Errors: s.lostErrs, Warnings: s.lostWarns},
 		Summary:  "Too many problems",
 		Detail: fmt.Sprintf("openhqm lists at most %d errors and %d warnings; %s and %s were left out, the first of them here. Fix the ones above and check again.",
 			maxErrors, maxWarnings, plural(s.lostErrs, "more error"), plural(s.lostWarns, "more warning")),
 		Subject: at,
 	})
 }
+
+// LeftOut is the Extra of the last diagnostic when Load left some out: how
+// many, so that a summary can count every problem and not just those kept.
+// That diagnostic is not a problem of its own.
+type LeftOut struct{ Errors, Warnings int }
 
 func plural(n int, noun string) string {
 	if n == 1 {

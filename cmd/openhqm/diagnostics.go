@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/openhqm/openhqm/config"
 )
 
 // Output formats of diagnostics.
@@ -19,9 +22,15 @@ const (
 	formatGitHub = "github"
 )
 
-// diagCounts returns the number of errors and warnings in diags.
+// diagCounts returns the number of errors and warnings in diags, counting
+// those the configuration loader left out.
 func diagCounts(diags hcl.Diagnostics) (errs, warns int) {
 	for _, d := range diags {
+		if lo, ok := d.Extra.(config.LeftOut); ok {
+			errs += lo.Errors
+			warns += lo.Warnings
+			continue
+		}
 		switch d.Severity {
 		case hcl.DiagError:
 			errs++
@@ -37,75 +46,158 @@ func diagCounts(diags hcl.Diagnostics) (errs, warns int) {
 // subject, then the detail. files supplies the source for snippets; a
 // diagnostic whose file is missing is rendered without one. With color, the
 // subject is highlighted with VT100 escapes instead of a caret line.
+//
+// It renders what hcl's text writer renders, but finds a diagnostic's lines
+// through an index of each file's line starts instead of rescanning the
+// whole file for each diagnostic, which took minutes for a hundred
+// diagnostics at the end of a large file.
 func writeDiagnosticsText(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, color bool) error {
-	var buf bytes.Buffer
-	tw := hcl.NewDiagnosticTextWriter(&buf, files, 0, color)
+	bw := bufio.NewWriter(w)
+	index := lineIndex{}
+	var hclBuf bytes.Buffer
+	hw := hcl.NewDiagnosticTextWriter(&hclBuf, files, 0, color)
 	for _, d := range diags {
-		buf.Reset()
-		if err := tw.WriteDiagnostic(d); err != nil {
-			return err
+		if d.Expression != nil && d.EvalContext != nil {
+			// hcl adds the values of the expression's variables: rare
+			// enough to leave to it.
+			hclBuf.Reset()
+			if err := hw.WriteDiagnostic(d); err != nil {
+				return err
+			}
+			bw.Write(hclBuf.Bytes())
+			continue
 		}
-		out := buf.Bytes()
-		if !color {
-			out = addCaret(out, files, d)
-		}
-		if _, err := w.Write(out); err != nil {
-			return fmt.Errorf("write diagnostics: %w", err)
-		}
+		writeDiagnostic(bw, files, index, d, color)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write diagnostics: %w", err)
 	}
 	return nil
 }
 
-// addCaret inserts a line of carets under the subject's first source line in
-// the rendering of one diagnostic by hcl's text writer, which marks the
-// subject only with colors.
-func addCaret(rendered []byte, files map[string]*hcl.File, d *hcl.Diagnostic) []byte {
-	if d.Subject == nil {
-		return rendered
+func writeDiagnostic(w *bufio.Writer, files map[string]*hcl.File, index lineIndex, d *hcl.Diagnostic, color bool) {
+	severity, colorCode, highlight, reset := "Error", "", "", ""
+	if d.Severity == hcl.DiagWarning {
+		severity = "Warning"
 	}
-	f := files[d.Subject.Filename]
-	if f == nil || f.Bytes == nil {
-		return rendered
+	if color {
+		colorCode, highlight, reset = "\x1b[31m", "\x1b[1;4m", "\x1b[0m"
+		if d.Severity == hcl.DiagWarning {
+			colorCode = "\x1b[33m"
+		}
 	}
-	subj := *d.Subject
-	src := f.Bytes
-	if subj.Start.Byte < 0 || subj.Start.Byte > len(src) {
-		return rendered
-	}
-	lineStart := bytes.LastIndexByte(src[:subj.Start.Byte], '\n') + 1
-	lineEnd := len(src)
-	if i := bytes.IndexByte(src[subj.Start.Byte:], '\n'); i >= 0 {
-		lineEnd = subj.Start.Byte + i
-	}
-	end := min(max(subj.End.Byte, subj.Start.Byte), lineEnd)
-	var caret strings.Builder
-	caret.WriteString("      ") // the width of the "%4d: " line prefix
-	for _, r := range strings.TrimSuffix(string(src[lineStart:subj.Start.Byte]), "\r") {
-		if r == '\t' {
-			caret.WriteByte('\t')
+	fmt.Fprintf(w, "%s%s%s: %s\n\n", colorCode, severity, reset, d.Summary)
+	if subj := d.Subject; subj != nil {
+		f := files[subj.Filename]
+		if f == nil || f.Bytes == nil {
+			fmt.Fprintf(w, "  on %s line %d:\n  (source code not available)\n\n", subj.Filename, subj.Start.Line)
 		} else {
-			caret.WriteByte(' ')
+			context := ""
+			if cs, ok := f.Nav.(interface{ ContextString(int) string }); ok {
+				if c := cs.ContextString(subj.Start.Byte); c != "" {
+					context = ", in " + c
+				}
+			}
+			fmt.Fprintf(w, "  on %s line %d%s:\n", subj.Filename, subj.Start.Line, context)
+			writeSnippet(w, f.Bytes, index.starts(subj.Filename, f.Bytes), d, color, highlight, reset)
+			w.WriteByte('\n')
 		}
 	}
-	n := max(utf8.RuneCount(bytes.TrimRight(src[subj.Start.Byte:end], "\r")), 1)
-	caret.WriteString(strings.Repeat("^", n))
-	caret.WriteByte('\n')
+	if d.Detail != "" {
+		fmt.Fprintf(w, "%s\n\n", d.Detail)
+	}
+}
 
-	prefix := []byte(fmt.Sprintf("%4d: ", subj.Start.Line))
-	var out bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(rendered))
-	sc.Buffer(nil, len(rendered)+1)
-	inserted := false
-	for sc.Scan() {
-		line := sc.Bytes()
-		out.Write(line)
-		out.WriteByte('\n')
-		if !inserted && bytes.HasPrefix(line, prefix) {
-			out.WriteString(caret.String())
-			inserted = true
+// lineIndex holds the line starts of each file rendered, computed once, so
+// that finding a diagnostic's lines costs a binary search instead of a scan
+// of the file from its beginning (which took minutes for a hundred
+// diagnostics at the end of a large file).
+type lineIndex map[string][]int
+
+func (x lineIndex) starts(name string, src []byte) []int {
+	if s, ok := x[name]; ok {
+		return s
+	}
+	s := []int{0}
+	for i, c := range src {
+		if c == '\n' && i+1 < len(src) {
+			s = append(s, i+1)
 		}
 	}
-	return out.Bytes()
+	x[name] = s
+	return s
+}
+
+// span is one source line: its number, and its bytes without the line break.
+type span struct{ line, start, end int }
+
+// snippetLines returns the source lines that overlap the subject and the
+// context of d. A line overlaps a range when either holds a bound of the
+// other; empty lines and empty ranges overlap nothing, and an empty subject
+// is shown as one character (hcl's rules, so the output is the same).
+func snippetLines(src []byte, starts []int, d *hcl.Diagnostic) []span {
+	snipStart, snipEnd := d.Subject.Start.Byte, max(d.Subject.End.Byte, d.Subject.Start.Byte)
+	if c := d.Context; c != nil {
+		snipStart, snipEnd = min(snipStart, c.Start.Byte), max(snipEnd, c.End.Byte)
+	}
+	if snipEnd <= snipStart {
+		snipEnd = snipStart + 1
+	}
+	contains := func(s, e, o int) bool { return o >= s && o < e }
+	first, _ := slices.BinarySearch(starts, snipStart+1)
+	var out []span
+	for i := max(first-1, 0); i < len(starts) && starts[i] <= snipEnd; i++ {
+		s, e := starts[i], len(src)
+		if i+1 < len(starts) {
+			e = starts[i+1] - 1
+		}
+		if e > s && src[e-1] == '\r' {
+			e--
+		}
+		if e > s && (contains(s, e, snipStart) || contains(s, e, snipEnd) || contains(snipStart, snipEnd, s) || contains(snipStart, snipEnd, e)) {
+			out = append(out, span{i + 1, s, e})
+		}
+	}
+	return out
+}
+
+// writeSnippet writes each line of the snippet as "%4d: line", with the
+// subject highlighted with color, or without color a line of carets under
+// the subject's first line.
+func writeSnippet(w *bufio.Writer, src []byte, starts []int, d *hcl.Diagnostic, color bool, highlight, reset string) {
+	hlStart := d.Subject.Start.Byte
+	hlEnd := max(d.Subject.End.Byte, hlStart+1)
+	caretDone := color
+	for _, l := range snippetLines(src, starts, d) {
+		if hs, he := max(l.start, hlStart), min(l.end, hlEnd); color && hs < he {
+			fmt.Fprintf(w, "%4d: %s%s%s%s%s\n", l.line, src[l.start:hs], highlight, src[hs:he], reset, src[he:l.end])
+		} else {
+			fmt.Fprintf(w, "%4d: %s\n", l.line, src[l.start:l.end])
+		}
+		if !caretDone && l.line == d.Subject.Start.Line {
+			writeCaret(w, src, l.start, l.end, d.Subject.Start.Byte, d.Subject.End.Byte)
+			caretDone = true
+		}
+	}
+}
+
+// writeCaret writes carets under the subject on its first line, which hcl's
+// writer marks with colors only.
+func writeCaret(w *bufio.Writer, src []byte, lineStart, lineEnd, start, end int) {
+	if start < lineStart || start > lineEnd {
+		return
+	}
+	w.WriteString("      ") // the width of the "%4d: " line prefix
+	for _, r := range string(src[lineStart:start]) {
+		if r == '\t' {
+			w.WriteByte('\t')
+		} else {
+			w.WriteByte(' ')
+		}
+	}
+	end = min(max(end, start), lineEnd)
+	w.WriteString(strings.Repeat("^", max(utf8.RuneCount(src[start:end]), 1)))
+	w.WriteByte('\n')
 }
 
 // textSummary is the last line of validate's text output.
@@ -186,13 +278,14 @@ func newJSONReport(files map[string]*hcl.File, diags hcl.Diagnostics, strict boo
 		WarningCount:  warns,
 		Diagnostics:   make([]jsonDiagnostic, 0, len(diags)),
 	}
+	index := lineIndex{}
 	for _, d := range diags {
-		r.Diagnostics = append(r.Diagnostics, newJSONDiagnostic(files, d))
+		r.Diagnostics = append(r.Diagnostics, newJSONDiagnostic(files, index, d))
 	}
 	return r
 }
 
-func newJSONDiagnostic(files map[string]*hcl.File, d *hcl.Diagnostic) jsonDiagnostic {
+func newJSONDiagnostic(files map[string]*hcl.File, index lineIndex, d *hcl.Diagnostic) jsonDiagnostic {
 	jd := jsonDiagnostic{Severity: "error", Summary: d.Summary, Detail: d.Detail}
 	if d.Severity == hcl.DiagWarning {
 		jd.Severity = "warning"
@@ -207,7 +300,7 @@ func newJSONDiagnostic(files map[string]*hcl.File, d *hcl.Diagnostic) jsonDiagno
 		End:      jsonPos{Line: s.End.Line, Column: s.End.Column, Byte: s.End.Byte},
 	}
 	if f := files[s.Filename]; f != nil && f.Bytes != nil {
-		jd.Snippet = newJSONSnippet(f, d)
+		jd.Snippet = newJSONSnippet(f, index.starts(s.Filename, f.Bytes), d)
 	}
 	return jd
 }
@@ -216,43 +309,30 @@ func newJSONDiagnostic(files map[string]*hcl.File, d *hcl.Diagnostic) jsonDiagno
 // the subject (and context) overlap, the enclosing block as context, and the
 // subject as byte offsets into the code; an empty subject is widened to one
 // character.
-func newJSONSnippet(f *hcl.File, d *hcl.Diagnostic) *jsonSnippet {
+func newJSONSnippet(f *hcl.File, starts []int, d *hcl.Diagnostic) *jsonSnippet {
 	src := f.Bytes
 	highlight := *d.Subject
 	if highlight.End == (hcl.Pos{}) {
 		highlight.End = highlight.Start
 	}
-	snipRange := highlight
+	dd := *d
+	dd.Subject = &highlight
+	sn := &jsonSnippet{StartLine: highlight.Start.Line, Values: []jsonValue{}}
 	if d.Context != nil {
-		snipRange = hcl.RangeOver(*d.Context, highlight)
+		sn.StartLine = min(sn.StartLine, d.Context.Start.Line)
 	}
-	if snipRange.Empty() {
-		snipRange.End.Byte++
-		snipRange.End.Column++
-	}
-	if highlight.Empty() {
-		highlight.End.Byte++
-		highlight.End.Column++
-	}
-	sn := &jsonSnippet{StartLine: snipRange.Start.Line, Values: []jsonValue{}}
 	if cs, ok := f.Nav.(interface{ ContextString(int) string }); ok {
 		if c := cs.ContextString(highlight.Start.Byte - 1); c != "" {
 			sn.Context = &c
 		}
 	}
 	var code strings.Builder
-	codeStart, first := 0, true
-	sc := hcl.NewRangeScanner(src, highlight.Filename, bufio.ScanLines)
-	for sc.Scan() {
-		lr := sc.Range()
-		if !lr.Overlaps(snipRange) {
-			continue
+	codeStart := 0
+	for i, l := range snippetLines(src, starts, &dd) {
+		if i == 0 {
+			codeStart, sn.StartLine = l.start, l.line
 		}
-		if first {
-			codeStart, first = lr.Start.Byte, false
-			sn.StartLine = lr.Start.Line
-		}
-		code.Write(lr.SliceBytes(src))
+		code.Write(src[l.start:l.end])
 		code.WriteByte('\n')
 	}
 	sn.Code = strings.TrimSuffix(code.String(), "\n")

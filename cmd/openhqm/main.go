@@ -35,10 +35,7 @@ const (
 const defaultConfigDir = "/etc/openhqm"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // command is one subcommand of openhqm.
@@ -46,6 +43,9 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+	// serves: SIGINT and SIGTERM end ctx for a graceful stop. Other
+	// commands keep the default, so that a cancelled CI job stops them.
+	serves bool
 }
 
 func commands() []command {
@@ -53,27 +53,27 @@ func commands() []command {
 		{"serve", "run the ingress (sync proxy, async submit, results API) and, when configured, the worker pool",
 			func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 				return serveMain(ctx, args, stdout, stderr)
-			}},
+			}, true},
 		{"worker", "run a standalone worker pool that replays queued jobs against the endpoints",
 			func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 				return workerMain(ctx, args, stdout, stderr)
-			}},
+			}, true},
 		{"validate", "check configuration files offline and report located diagnostics",
 			func(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 				return validateMain(args, stdout, stderr)
-			}},
+			}, false},
 		{"fmt", "rewrite configuration files in canonical HCL style",
 			func(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				return fmtMain(args, stdin, stdout, stderr)
-			}},
+			}, false},
 		{"schema", "print the schema of the configuration (JSON Schema or Markdown)",
 			func(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 				return schemaMain(args, stdout, stderr)
-			}},
+			}, false},
 		{"version", "print the version, commit and Go version",
 			func(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 				return versionMain(args, stdout, stderr)
-			}},
+			}, false},
 	}
 }
 
@@ -93,6 +93,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	for _, c := range commands() {
 		if c.name == name {
+			if c.serves {
+				var stop context.CancelFunc
+				ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				defer stop()
+			}
 			return c.run(ctx, rest, stdin, stdout, stderr)
 		}
 	}
