@@ -8,16 +8,18 @@ import (
 	"github.com/openhqm/openhqm/backends"
 )
 
-// BatchOptions tunes how concurrent Enqueue calls share round trips.
+// BatchOptions tunes how concurrent calls share round trips: Enqueue calls
+// of a Queue; Ack and AckWithResult calls of a Queue; Create and Update
+// calls of a Results store. Each kind is grouped on its own.
 type BatchOptions struct {
-	// Disabled sends every Enqueue on its own round trip.
+	// Disabled sends every call on its own round trip.
 	Disabled bool
 	// MaxJobs per round trip; default 128.
 	MaxJobs int
 	// MaxBytes of bodies per round trip (a batch always holds at least one
-	// job); default 1 MiB.
+	// call); default 1 MiB.
 	MaxBytes int
-	// Linger is how long a sender waits for more jobs when the batch is not
+	// Linger is how long a sender waits for more calls when the batch is not
 	// full; default 0: a batch is whatever queued up while the previous round
 	// trip was in flight, which adds no latency to a lone caller and measured
 	// best (a 100µs linger cut throughput by more than half on a 2-core VM,
@@ -27,31 +29,42 @@ type BatchOptions struct {
 	Senders int
 }
 
-// entry is what one enqueue stores: a job's m and b fields and, when rkey is
-// set, its pending result record (fields r and b of hash rkey).
-type entry struct {
-	meta, body   []byte
-	rkey         string
-	rmeta, rbody []byte
+func (o BatchOptions) withDefaults() BatchOptions {
+	if o.MaxJobs <= 0 {
+		o.MaxJobs = 128
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 1 << 20
+	}
+	if o.Senders <= 0 {
+		o.Senders = 2
+	}
+	return o
 }
 
-// size is what the entry counts against BatchOptions.MaxBytes.
-func (e *entry) size() int { return len(e.body) + len(e.rmeta) + len(e.rbody) }
+// batchItem is what one call asks a batcher to send.
+type batchItem interface {
+	// size is what the item counts against BatchOptions.MaxBytes.
+	size() int
+}
 
-type enqueueReq struct {
-	ctx context.Context
-	entry
+// request is one call waiting in a batcher. The send function sets err.
+type request[T batchItem] struct {
+	ctx  context.Context
+	item T
+	err  error
 	done chan error // buffered: a sender never blocks on it
 }
 
-// batcher collects concurrent enqueues and stores each group with one script
-// call (one round trip, atomic depth check). Each caller still waits for its
-// own answer. The senders are owned by the batcher: close stops them after
-// everything queued was sent, and waits for them.
-type batcher struct {
-	q    *Queue
+// batcher collects concurrent calls and hands each group to send, which
+// makes one round trip for all of them and sets each request's err. Each
+// caller still waits for its own answer. The senders are owned by the
+// batcher: close stops them after everything queued was sent, and waits for
+// them.
+type batcher[T batchItem] struct {
 	opts BatchOptions
-	reqs chan *enqueueReq
+	send func(ctx context.Context, reqs []*request[T])
+	reqs chan *request[T]
 	pool sync.Pool
 
 	mu     sync.RWMutex // held shared while sending on reqs, exclusively to close
@@ -60,18 +73,10 @@ type batcher struct {
 	wg     sync.WaitGroup
 }
 
-func newBatcher(q *Queue, opts BatchOptions) *batcher {
-	if opts.MaxJobs <= 0 {
-		opts.MaxJobs = 128
-	}
-	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = 1 << 20
-	}
-	if opts.Senders <= 0 {
-		opts.Senders = 2
-	}
-	b := &batcher{q: q, opts: opts, reqs: make(chan *enqueueReq, 4*opts.MaxJobs), stop: make(chan struct{})}
-	b.pool.New = func() any { return &enqueueReq{done: make(chan error, 1)} }
+func newBatcher[T batchItem](opts BatchOptions, send func(ctx context.Context, reqs []*request[T])) *batcher[T] {
+	opts = opts.withDefaults()
+	b := &batcher[T]{opts: opts, send: send, reqs: make(chan *request[T], 4*opts.MaxJobs), stop: make(chan struct{})}
+	b.pool.New = func() any { return &request[T]{done: make(chan error, 1)} }
 	for range opts.Senders {
 		b.wg.Add(1)
 		go b.run()
@@ -79,30 +84,27 @@ func newBatcher(q *Queue, opts BatchOptions) *batcher {
 	return b
 }
 
-// do queues one entry and waits for its answer (or ctx).
-func (b *batcher) do(ctx context.Context, e entry) error {
-	r := b.pool.Get().(*enqueueReq)
-	r.ctx, r.entry = ctx, e
+// do queues one item and waits for its answer (or ctx).
+func (b *batcher[T]) do(ctx context.Context, item T) error {
+	r := b.pool.Get().(*request[T])
+	r.ctx, r.item = ctx, item
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
-		r.ctx, r.entry = nil, entry{}
-		b.pool.Put(r)
+		b.put(r)
 		return backends.ErrClosed
 	}
 	select {
 	case b.reqs <- r:
 	case <-ctx.Done():
 		b.mu.RUnlock()
-		r.ctx, r.entry = nil, entry{}
-		b.pool.Put(r)
+		b.put(r)
 		return ctx.Err()
 	}
 	b.mu.RUnlock()
 	select {
 	case err := <-r.done:
-		r.ctx, r.entry = nil, entry{}
-		b.pool.Put(r)
+		b.put(r)
 		return err
 	case <-ctx.Done():
 		// The request is in flight; its sender still answers on done, which
@@ -111,12 +113,18 @@ func (b *batcher) do(ctx context.Context, e entry) error {
 	}
 }
 
-func (b *batcher) run() {
+func (b *batcher[T]) put(r *request[T]) {
+	var zero T
+	r.ctx, r.item, r.err = nil, zero, nil
+	b.pool.Put(r)
+}
+
+func (b *batcher[T]) run() {
 	defer b.wg.Done()
-	batch := make([]*enqueueReq, 0, b.opts.MaxJobs)
+	batch := make([]*request[T], 0, b.opts.MaxJobs)
 	var linger *time.Timer
 	for {
-		var first *enqueueReq
+		var first *request[T]
 		select {
 		case first = <-b.reqs:
 		case <-b.stop:
@@ -128,13 +136,13 @@ func (b *batcher) run() {
 			}
 		}
 		batch = append(batch[:0], first)
-		size := first.size()
+		size := first.item.size()
 	fill:
 		for len(batch) < b.opts.MaxJobs && size < b.opts.MaxBytes {
 			select {
 			case r := <-b.reqs:
 				batch = append(batch, r)
-				size += r.size()
+				size += r.item.size()
 				continue
 			default:
 			}
@@ -149,18 +157,19 @@ func (b *batcher) run() {
 			select {
 			case r := <-b.reqs:
 				batch = append(batch, r)
-				size += r.size()
+				size += r.item.size()
 				linger.Stop()
 			case <-linger.C:
 				break fill
 			}
 		}
-		b.send(batch)
+		b.flush(batch)
+		clear(batch)
 	}
 }
 
-// send stores the batch; requests whose caller already gave up are skipped.
-func (b *batcher) send(batch []*enqueueReq) {
+// flush sends the batch; requests whose caller already gave up are skipped.
+func (b *batcher[T]) flush(batch []*request[T]) {
 	live := batch[:0]
 	for _, r := range batch {
 		if r.ctx.Err() != nil {
@@ -173,18 +182,26 @@ func (b *batcher) send(batch []*enqueueReq) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	errs := b.q.enqueueBatch(ctx, live)
+	b.send(ctx, live)
 	cancel()
-	for i, r := range live {
-		r.done <- errs[i]
+	for _, r := range live {
+		r.done <- r.err
 	}
 }
 
 // close stops accepting, sends what is queued, and waits for the senders.
-func (b *batcher) close() {
+func (b *batcher[T]) close() {
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
 	close(b.stop)
 	b.wg.Wait()
+}
+
+// direct sends one item on its own round trip, for callers whose batching
+// is disabled.
+func direct[T batchItem](ctx context.Context, send func(context.Context, []*request[T]), item T) error {
+	r := &request[T]{ctx: ctx, item: item}
+	send(ctx, []*request[T]{r})
+	return r.err
 }
