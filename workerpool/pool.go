@@ -34,6 +34,18 @@ type Consumer interface {
 	DeadLetter(ctx context.Context, d *backends.Delivery, dl backends.DeadLetter) error
 }
 
+// ResultAcker is a Consumer that can store a job's outcome and ack its
+// delivery in one step (a Redis queue whose server also holds the results).
+// AckWithResult stores r as Results.Update(r, ttl) would, before or with the
+// ack; an error wrapping backends.ErrFinished means the record was already
+// final and the delivery was still acked, one wrapping backends.ErrLeaseLost
+// that r was stored but the delivery not acked. The pool uses it only for the
+// result store WritesResults accepts.
+type ResultAcker interface {
+	AckWithResult(ctx context.Context, d *backends.Delivery, r *backends.Result, ttl time.Duration) error
+	WritesResults(store any) bool
+}
+
 // Results is the part of a result store the pool uses; every
 // backends.ResultStore is one. Its methods must be safe for concurrent use.
 type Results interface {
@@ -86,8 +98,8 @@ type Options struct {
 // Reconcile and the metrics it registers are safe for concurrent use.
 //
 // Goroutines: Run owns one receive loop per consumed queue; a receive loop
-// owns the goroutines of the jobs it received, and each job owns its lease
-// heartbeat. Run returns only after all of them have stopped.
+// owns the goroutines of the jobs it received and the keeper that extends
+// their leases. Run returns only after all of them have stopped.
 type Pool struct {
 	opts  Options
 	log   *slog.Logger
@@ -267,8 +279,12 @@ func sameConsumer(a, b Consumer) bool {
 
 // runner consumes one queue.
 type runner struct {
-	queue string
-	c     Consumer
+	queue  string
+	c      Consumer
+	keeper *keeper
+	active prometheus.Gauge
+	m      *metrics
+	series sync.Map // endpoint name → *jobMetrics
 
 	recvCtx    context.Context // done: stop receiving
 	stopRecv   context.CancelFunc
@@ -280,15 +296,39 @@ type runner struct {
 
 func (r *runner) stop() { r.stopRecv() }
 
+// jobMetrics are the series one job updates, looked up once per runner and
+// endpoint rather than once per job.
+type jobMetrics struct {
+	duration                   prometheus.Observer
+	completed, retried, failed prometheus.Counter
+}
+
+func (r *runner) metrics(endpoint string) *jobMetrics {
+	if m, ok := r.series.Load(endpoint); ok {
+		return m.(*jobMetrics)
+	}
+	m, _ := r.series.LoadOrStore(endpoint, &jobMetrics{
+		duration:  r.m.duration.WithLabelValues(r.queue, endpoint),
+		completed: r.m.jobs.WithLabelValues(r.queue, endpoint, outcomeCompleted),
+		retried:   r.m.jobs.WithLabelValues(r.queue, endpoint, outcomeRetried),
+		failed:    r.m.jobs.WithLabelValues(r.queue, endpoint, outcomeFailed),
+	})
+	return m.(*jobMetrics)
+}
+
 func (p *Pool) startLocked(name string, c Consumer) {
-	r := &runner{queue: name, c: c, done: make(chan struct{})}
+	r := &runner{queue: name, c: c, done: make(chan struct{}), m: p.m, active: p.m.active.WithLabelValues(name)}
 	r.recvCtx, r.stopRecv = context.WithCancel(context.Background())
 	r.jobCtx, r.cancelJobs = context.WithCancel(context.Background())
+	r.keeper = newKeeper(p, r)
 	p.runners[name] = r
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer close(r.done)
+		// Stop order: no more receives, then the jobs finish (or are
+		// abandoned after Drain), then the keeper of their leases stops.
+		defer r.keeper.stop()
 		p.receiveLoop(r)
 		p.drain(r)
 	}()
