@@ -1,15 +1,10 @@
 package redis
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,11 +62,8 @@ func (l ResultsLayout) tomb(id string) string { return l.Prefix + "tomb:" + id }
 // live. A finished record expires ttl after r.CompletedAt (now when zero).
 // The value comes from the value pool: give it back with putValue once the
 // write was sent.
-func (l ResultsLayout) write(r *backends.Result, ttl time.Duration) (recordWrite, error) {
-	v, err := appendValue(getValue(), r)
-	if err != nil {
-		return recordWrite{}, err
-	}
+func (l ResultsLayout) write(r *backends.Result, ttl time.Duration) recordWrite {
+	v := appendValue(getValue(), r)
 	w := recordWrite{key: l.key(r.ID), tomb: l.tomb(r.ID), value: v, expire: l.PendingTTL.Milliseconds()}
 	if finished(r.Status) {
 		done := r.CompletedAt
@@ -82,109 +74,7 @@ func (l ResultsLayout) write(r *backends.Result, ttl time.Duration) (recordWrite
 		// At least 1: SET refuses a PXAT of 0, and any past time expires the record at once.
 		w.expire, w.tombAt = max(done.Add(ttl).UnixMilli(), 1), done.Add(ttl+l.Tombstone).UnixMilli()
 	}
-	return w, nil
-}
-
-// A record is one string: a format byte, then the length of the record's
-// JSON (a resultWire) as a uvarint, the JSON, and the response body as raw
-// bytes. Earlier releases kept the same JSON and body in the fields
-// recordMeta and recordBody of a hash; Get still reads those.
-const (
-	recordFormat byte = 1
-	recordMeta        = "r"
-	recordBody        = "b"
-)
-
-// resultWire is a Result without its body, as stored in a record's JSON.
-type resultWire struct {
-	Route       string      `json:"route,omitempty"`
-	Principal   string      `json:"principal,omitempty"`
-	Status      string      `json:"status"`
-	Attempts    int         `json:"attempts,omitempty"`
-	SubmittedAt time.Time   `json:"submitted_at,omitzero"`
-	StartedAt   time.Time   `json:"started_at,omitzero"`
-	UpdatedAt   time.Time   `json:"updated_at,omitzero"`
-	CompletedAt time.Time   `json:"completed_at,omitzero"`
-	Error       string      `json:"error,omitempty"`
-	StatusCode  int         `json:"status_code,omitempty"`
-	Headers     [][2]string `json:"headers,omitempty"`
-}
-
-// values pools record values: a worker writes one per job, and a value is
-// free again once its round trip was sent.
-var values = sync.Pool{New: func() any { return new([]byte) }}
-
-// maxPooledValue keeps large answers out of the pool.
-const maxPooledValue = 64 << 10
-
-func getValue() []byte { return (*values.Get().(*[]byte))[:0] }
-
-func putValue(v []byte) {
-	if cap(v) == 0 || cap(v) > maxPooledValue {
-		return
-	}
-	values.Put(&v)
-}
-
-// appendValue appends r's record value to dst. It is the one encoding of a
-// record, used by Create, Update and the queue's EnqueueWithResult and
-// AckWithResult alike.
-func appendValue(dst []byte, r *backends.Result) ([]byte, error) {
-	w := resultWire{
-		Route: r.Route, Principal: r.Principal, Status: string(r.Status), Attempts: r.Attempts,
-		SubmittedAt: r.SubmittedAt, StartedAt: r.StartedAt, UpdatedAt: r.UpdatedAt, CompletedAt: r.CompletedAt,
-		Error: r.Error, StatusCode: r.StatusCode,
-	}
-	if len(r.Headers) > 0 {
-		w.Headers = make([][2]string, len(r.Headers))
-		for i, h := range r.Headers {
-			w.Headers[i] = [2]string{h.Name, h.Value}
-		}
-	}
-	meta, err := json.Marshal(&w)
-	if err != nil {
-		return dst, err
-	}
-	dst = slices.Grow(dst, 1+binary.MaxVarintLen64+len(meta)+len(r.Body))
-	dst = append(dst, recordFormat)
-	dst = binary.AppendUvarint(dst, uint64(len(meta)))
-	dst = append(dst, meta...)
-	return append(dst, r.Body...), nil
-}
-
-var errBadRecord = errors.New("malformed record")
-
-// decodeValue decodes a record value; the Result does not alias v.
-func decodeValue(id string, v []byte) (*backends.Result, error) {
-	if len(v) == 0 || v[0] != recordFormat {
-		return nil, fmt.Errorf("%w: unknown format", errBadRecord)
-	}
-	n, k := binary.Uvarint(v[1:])
-	if k <= 0 || n > uint64(len(v)-1-k) {
-		return nil, fmt.Errorf("%w: bad length", errBadRecord)
-	}
-	meta := v[1+k : 1+k+int(n)]
-	return decodeRecord(id, meta, v[1+k+int(n):])
-}
-
-// decodeRecord decodes a record's JSON and body; the Result does not alias them.
-func decodeRecord(id string, meta, body []byte) (*backends.Result, error) {
-	var w resultWire
-	if err := json.Unmarshal(meta, &w); err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadRecord, err)
-	}
-	r := &backends.Result{
-		ID: id, Route: w.Route, Principal: w.Principal, Status: backends.Status(w.Status), Attempts: w.Attempts,
-		SubmittedAt: w.SubmittedAt, StartedAt: w.StartedAt, UpdatedAt: w.UpdatedAt, CompletedAt: w.CompletedAt,
-		Error: w.Error, StatusCode: w.StatusCode,
-	}
-	for _, h := range w.Headers {
-		r.Headers = append(r.Headers, backends.Header{Name: h[0], Value: h[1]})
-	}
-	if len(body) > 0 {
-		r.Body = bytes.Clone(body)
-	}
-	return r, nil
+	return w
 }
 
 // finished reports whether a record in status st expires on the result TTL
@@ -267,11 +157,9 @@ func (s *Results) put(ctx context.Context, op string, r *backends.Result, ttl ti
 	if s.closed.Load() {
 		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, backends.ErrClosed)
 	}
-	w, err := s.layout.write(r, ttl)
-	if err != nil {
-		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, err)
-	}
+	w := s.layout.write(r, ttl)
 	it := settleItem{rec: w}
+	var err error
 	if s.writes != nil {
 		err = s.writes.do(ctx, it)
 	} else {
@@ -335,7 +223,7 @@ func (s *Results) getHash(ctx context.Context, id string) (*backends.Result, err
 		return nil, fmt.Errorf("redis results: %s: %w", id, backends.ErrNotFound)
 	}
 	body, _ := vals[1].(string)
-	r, err := decodeRecord(id, []byte(meta), []byte(body))
+	r, err := decodeHash(id, []byte(meta), []byte(body))
 	if err != nil {
 		return nil, fmt.Errorf("redis results: get %s: %w", id, err)
 	}

@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/openhqm/openhqm/backends"
@@ -47,11 +46,8 @@ func (q *ResultsQueue) EnqueueWithResult(ctx context.Context, job *backends.Job,
 	if pending.ID != job.ID || finished(pending.Status) {
 		return q.errorf("%s %s: %w: id %q, status %q", op, job.ID, errRecordMismatch, pending.ID, pending.Status)
 	}
-	rval, err := appendValue(getValue(), pending)
-	if err != nil {
-		return q.errorf("%s %s: %w", op, job.ID, fmt.Errorf("encode record: %w", err))
-	}
-	err = q.enqueue(ctx, op, job.ID, entry{
+	rval := appendValue(getValue(), pending)
+	err := q.enqueue(ctx, op, job.ID, entry{
 		meta: wire.AppendFields(nil, job), body: job.Body,
 		rkey: q.opts.Results.key(pending.ID), rval: rval,
 	})
@@ -78,11 +74,8 @@ func (q *ResultsQueue) AckWithResult(ctx context.Context, d *backends.Delivery, 
 	if q.closed.Load() {
 		return q.errorf("ack with result: %w", backends.ErrClosed)
 	}
-	w, err := q.opts.Results.write(r, ttl)
-	if err != nil {
-		return q.errorf("ack job %s with result: %w", d.Job.ID, err)
-	}
-	err = q.ack(ctx, d, w)
+	w := q.opts.Results.write(r, ttl)
+	err := q.ack(ctx, d, w)
 	if ctx.Err() == nil {
 		putValue(w.value) // sent, or refused before sending
 	}
