@@ -97,13 +97,15 @@ type Options struct {
 // Pool consumes queues with a bounded number of concurrent jobs. Run,
 // Reconcile and the metrics it registers are safe for concurrent use.
 //
-// Goroutines: Run owns one receive loop per consumed queue; a receive loop
-// owns the goroutines of the jobs it received and the keeper that extends
-// their leases. Run returns only after all of them have stopped.
+// Goroutines: Run owns one goroutine per concurrency slot, which runs the
+// jobs, and one receive loop per consumed queue; a receive loop owns the
+// keeper that extends the leases of its jobs, and waits for its jobs before
+// it ends. Run returns only after all of them have stopped.
 type Pool struct {
 	opts  Options
 	log   *slog.Logger
 	sem   chan struct{} // a slot per concurrent job, shared by all queues
+	tasks chan task     // received jobs for the job goroutines; as many places as slots
 	m     *metrics
 	logs  *throttle
 	now   func() time.Time
@@ -157,6 +159,7 @@ func New(opts Options) (*Pool, error) {
 		now:     opts.Now,
 		rand:    opts.Rand,
 		batch:   min(opts.BatchSize, opts.Concurrency),
+		tasks:   make(chan task, opts.Concurrency),
 		desired: map[string]Consumer{},
 		runners: map[string]*runner{},
 	}
@@ -188,6 +191,10 @@ func (p *Pool) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	p.state = stateRunning
+	var workers sync.WaitGroup
+	for range p.opts.Concurrency {
+		workers.Go(p.work)
+	}
 	for name, c := range p.desired {
 		p.startLocked(name, c)
 	}
@@ -196,7 +203,8 @@ func (p *Pool) Run(ctx context.Context) error {
 	<-ctx.Done()
 
 	// Shutdown order: stop every receive loop at once (no new job starts),
-	// then each loop waits for its jobs up to Drain and abandons the rest.
+	// then each loop waits for its jobs up to Drain and abandons the rest;
+	// then the job goroutines, idle by now, end.
 	p.mu.Lock()
 	p.state = stateStopped
 	for name, r := range p.runners {
@@ -205,7 +213,26 @@ func (p *Pool) Run(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
+	close(p.tasks)
+	workers.Wait()
 	return nil
+}
+
+// task is a received delivery waiting for a job goroutine.
+type task struct {
+	r *runner
+	d *backends.Delivery
+}
+
+// work runs tasks until Run closes the channel. The job goroutines live as
+// long as Run, one per concurrency slot: a job does not pay for starting a
+// goroutine and growing its stack.
+func (p *Pool) work() {
+	for t := range p.tasks {
+		p.handle(t.r, t.d)
+		p.release(1)
+		t.r.jobs.Done()
+	}
 }
 
 // Reconcile makes the pool consume exactly the given queues, by name: it
@@ -394,11 +421,7 @@ func (p *Pool) receiveLoop(r *runner) {
 				p.sem <- struct{}{}
 			}
 			r.jobs.Add(1)
-			go func() {
-				defer r.jobs.Done()
-				defer p.release(1)
-				p.handle(r, d)
-			}()
+			p.tasks <- task{r, d} // never blocks: a task holds a slot, and there are as many places as slots
 		}
 	}
 }
