@@ -15,6 +15,7 @@ import (
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/wire"
+	"github.com/openhqm/openhqm/internal/batch"
 )
 
 // Options configures a Queue.
@@ -80,9 +81,9 @@ type Queue struct {
 	log       *slog.Logger
 
 	closed   atomic.Bool
-	enqueues *batcher[entry]      // nil when batching is disabled
-	settles  *batcher[settleItem] // acks (with records, for a ResultsQueue); nil when batching is disabled
-	results  *ResultsQueue        // nil unless Options.Results is set
+	enqueues *batch.Batcher[entry]      // nil when batching is disabled
+	settles  *batch.Batcher[settleItem] // acks (with records, for a ResultsQueue); nil when batching is disabled
+	results  *ResultsQueue              // nil unless Options.Results is set
 
 	claimMu   sync.Mutex
 	cursor    string
@@ -145,8 +146,8 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 		q.results = &ResultsQueue{Queue: q}
 	}
 	if !opts.Batch.Disabled {
-		q.enqueues = newBatcher(opts.Batch, q.enqueueBatch)
-		q.settles = newBatcher(opts.Batch, q.settleBatch)
+		q.enqueues = batch.New(opts.Batch.options(), entry.size, q.enqueueBatch)
+		q.settles = batch.New(opts.Batch.options(), settleItem.size, q.settleBatch)
 	}
 	return q, nil
 }
@@ -177,9 +178,9 @@ func (q *Queue) Enqueue(ctx context.Context, job *backends.Job) error {
 func (q *Queue) enqueue(ctx context.Context, op, id string, e entry) error {
 	var err error
 	if q.enqueues != nil {
-		err = q.enqueues.do(ctx, e)
+		err = q.enqueues.Do(ctx, e)
 	} else {
-		err = direct(ctx, q.enqueueBatch, e)
+		err = batch.Send(ctx, q.enqueueBatch, e)
 	}
 	if err != nil {
 		return q.errorf("%s %s: %w", op, id, err)
@@ -188,7 +189,7 @@ func (q *Queue) enqueue(ctx context.Context, op, id string, e entry) error {
 }
 
 // enqueueBatch stores reqs with one script call and sets each request's error.
-func (q *Queue) enqueueBatch(ctx context.Context, reqs []*request[entry]) {
+func (q *Queue) enqueueBatch(ctx context.Context, reqs []*batch.Call[entry]) {
 	var ttl int64
 	if q.opts.Results != nil {
 		ttl = q.opts.Results.PendingTTL.Milliseconds()
@@ -197,9 +198,9 @@ func (q *Queue) enqueueBatch(ctx context.Context, reqs []*request[entry]) {
 	args[0], args[1] = q.opts.MaxDepth, ttl
 	keys := q.keys[:2:2] // appending copies: q.keys is shared
 	for _, r := range reqs {
-		args = append(args, r.item.meta, r.item.body, r.item.rval)
-		if r.item.rkey != "" {
-			keys = append(keys, r.item.rkey)
+		args = append(args, r.Item.meta, r.Item.body, r.Item.rval)
+		if r.Item.rkey != "" {
+			keys = append(keys, r.Item.rkey)
 		}
 	}
 	res, err := enqueueScript.Run(ctx, q.rdb, keys, args...).Slice()
@@ -209,9 +210,9 @@ func (q *Queue) enqueueBatch(ctx context.Context, reqs []*request[entry]) {
 	for i, r := range reqs {
 		switch {
 		case err != nil:
-			r.err = classify(err)
+			r.Err = classify(err)
 		case res[i] == int64(0):
-			r.err = backends.ErrFull
+			r.Err = backends.ErrFull
 		}
 	}
 }
@@ -422,12 +423,12 @@ func (q *Queue) ack(ctx context.Context, d *backends.Delivery, rec recordWrite) 
 	}
 	it := settleItem{entry: id, count: count, consumer: consumer, rec: rec}
 	if q.settles != nil {
-		return q.settles.do(ctx, it)
+		return q.settles.Do(ctx, it)
 	}
-	return direct(ctx, q.settleBatch, it)
+	return batch.Send(ctx, q.settleBatch, it)
 }
 
-func (q *Queue) settleBatch(ctx context.Context, reqs []*request[settleItem]) {
+func (q *Queue) settleBatch(ctx context.Context, reqs []*batch.Call[settleItem]) {
 	settle(ctx, q.rdb, q.opts.Stream, q.opts.Group, reqs)
 }
 
@@ -540,8 +541,8 @@ func (q *Queue) Close() error {
 		return nil
 	}
 	if q.enqueues != nil {
-		q.enqueues.close()
-		q.settles.close()
+		q.enqueues.Close()
+		q.settles.Close()
 	}
 	if q.ownClient {
 		return q.rdb.Close()

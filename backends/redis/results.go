@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/internal/batch"
 )
 
 // ResultsOptions configures a Results store.
@@ -101,7 +102,7 @@ type Results struct {
 	ownClient bool
 	opts      ResultsOptions
 	layout    ResultsLayout
-	writes    *batcher[settleItem] // nil when batching is disabled
+	writes    *batch.Batcher[settleItem] // nil when batching is disabled
 	closed    atomic.Bool
 }
 
@@ -122,7 +123,7 @@ func NewResults(ctx context.Context, opts ResultsOptions) (*Results, error) {
 	}
 	s := &Results{rdb: rdb, ownClient: own, opts: opts, layout: layout}
 	if !opts.Batch.Disabled {
-		s.writes = newBatcher(opts.Batch, s.send)
+		s.writes = batch.New(opts.Batch.options(), settleItem.size, s.send)
 	}
 	return s, nil
 }
@@ -161,9 +162,9 @@ func (s *Results) put(ctx context.Context, op string, r *backends.Result, ttl ti
 	it := settleItem{rec: w}
 	var err error
 	if s.writes != nil {
-		err = s.writes.do(ctx, it)
+		err = s.writes.Do(ctx, it)
 	} else {
-		err = direct(ctx, s.send, it)
+		err = batch.Send(ctx, s.send, it)
 	}
 	if ctx.Err() == nil {
 		// Sent, or refused before sending: nothing refers to the value.
@@ -175,7 +176,7 @@ func (s *Results) put(ctx context.Context, op string, r *backends.Result, ttl ti
 	return nil
 }
 
-func (s *Results) send(ctx context.Context, reqs []*request[settleItem]) {
+func (s *Results) send(ctx context.Context, reqs []*batch.Call[settleItem]) {
 	settle(ctx, s.rdb, "", "", reqs)
 }
 
@@ -259,7 +260,7 @@ func (s *Results) Close() error {
 		return nil
 	}
 	if s.writes != nil {
-		s.writes.close()
+		s.writes.Close()
 	}
 	if s.ownClient {
 		return s.rdb.Close()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/backendtest"
+	"github.com/openhqm/openhqm/internal/batch"
 	"github.com/openhqm/openhqm/internal/testredis"
 )
 
@@ -350,18 +351,18 @@ func TestAckBeyondTheReadRange(t *testing.T) {
 	}
 	// One round trip acks the second and the fifth: reading w's pending
 	// entries between them finds the third and the fourth first.
-	var reqs []*request[settleItem]
+	var reqs []*batch.Call[settleItem]
 	for _, d := range []*backends.Delivery{ds[1], ds[4]} {
 		id, count, consumer, err := parseReceipt(d.Receipt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		reqs = append(reqs, &request[settleItem]{ctx: ctx, item: settleItem{entry: id, count: count, consumer: consumer}})
+		reqs = append(reqs, &batch.Call[settleItem]{Ctx: ctx, Item: settleItem{entry: id, count: count, consumer: consumer}})
 	}
 	q.settleBatch(ctx, reqs)
 	for i, r := range reqs {
-		if r.err != nil {
-			t.Errorf("ack %d: %v", i, r.err)
+		if r.Err != nil {
+			t.Errorf("ack %d: %v", i, r.Err)
 		}
 	}
 	if st, err := q.Stats(ctx); err != nil || st.Depth != 4 || st.Pending != 4 {

@@ -9,6 +9,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/internal/batch"
 )
 
 // recordWrite is one record to store (see ResultsLayout.write).
@@ -108,7 +109,7 @@ return out
 // backends.ErrFinished (its record was refused; its ack still happened),
 // backends.ErrLeaseLost (not acked; its record, if any, was still written),
 // or the round trip's error.
-func settle(ctx context.Context, rdb goredis.UniversalClient, stream, group string, reqs []*request[settleItem]) {
+func settle(ctx context.Context, rdb goredis.UniversalClient, stream, group string, reqs []*batch.Call[settleItem]) {
 	keys := make([]string, 0, 1+2*len(reqs))
 	if group != "" {
 		keys = append(keys, stream)
@@ -120,7 +121,7 @@ func settle(ctx context.Context, rdb goredis.UniversalClient, stream, group stri
 		args = append(args, r.consumer, r.lo, r.hi, r.n+pendingSlack)
 	}
 	for _, r := range reqs {
-		it := &r.item
+		it := &r.Item
 		kind, exp := "", int64(0)
 		if it.rec.key != "" {
 			kind, exp = "p", it.rec.expire
@@ -138,13 +139,13 @@ func settle(ctx context.Context, rdb goredis.UniversalClient, stream, group stri
 	for i, r := range reqs {
 		switch {
 		case err != nil:
-			r.err = classify(err)
-		case res[i]&2 != 0 && r.item.entry != "" && res[i]&1 == 0:
-			r.err = fmt.Errorf("%w, and %w", backends.ErrFinished, backends.ErrLeaseLost)
+			r.Err = classify(err)
+		case res[i]&2 != 0 && r.Item.entry != "" && res[i]&1 == 0:
+			r.Err = fmt.Errorf("%w, and %w", backends.ErrFinished, backends.ErrLeaseLost)
 		case res[i]&2 != 0:
-			r.err = backends.ErrFinished
-		case r.item.entry != "" && res[i]&1 == 0:
-			r.err = backends.ErrLeaseLost
+			r.Err = backends.ErrFinished
+		case r.Item.entry != "" && res[i]&1 == 0:
+			r.Err = backends.ErrLeaseLost
 		}
 	}
 }
@@ -160,11 +161,11 @@ type settleRange struct {
 	n                int
 }
 
-func settleRanges(reqs []*request[settleItem]) []settleRange {
+func settleRanges(reqs []*batch.Call[settleItem]) []settleRange {
 	var out []settleRange
 next:
 	for _, r := range reqs {
-		it := &r.item
+		it := &r.Item
 		if it.entry == "" {
 			continue
 		}
