@@ -15,7 +15,9 @@
 // the summary gives the median of the runs.
 //
 // With -attach it measures a backlog someone else queued (bench/run.sh):
-// it only resets the Redis statistics, starts the worker and reports one line.
+// it only resets the Redis statistics, starts the worker and prints one line
+// of "name value" pairs: completed_per_s, worker_cpu_us, app_cpu_us,
+// redis_cpu_us, redis_commands (per job), jobs, seconds.
 package main
 
 import (
@@ -555,7 +557,10 @@ func attach(o options) error {
 		}
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(f)
+	fmt.Printf("completed_per_s %.0f worker_cpu_us %.1f app_cpu_us %.1f redis_cpu_us %.1f redis_commands %.2f jobs %d seconds %.2f\n",
+		f.JobsPerSec, f.WorkerCPU, f.AppCPU, f.RedisCPU, f.Commands, f.Jobs, f.Seconds)
+	fmt.Fprintf(os.Stderr, "redis commands per job: %s\n", breakdown(f))
+	return nil
 }
 
 func configText(o options, redisPort, appPort, servePort, workerPort, kafkaPort int) string {
