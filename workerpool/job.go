@@ -41,6 +41,12 @@ type attempt struct {
 	snap    *Snapshot
 	pol     policy
 	res     *backends.Result // the record being written; nil until the attempt is charged
+
+	// Space an attempt fills, kept by its job goroutine from one job to the
+	// next: nothing refers to it once the attempt has settled.
+	rec, out backends.Result // what res and the stored outcome point to
+	ans      answer
+	uri      []byte
 }
 
 // logger is the attempt's logger, for the job's goroutine only.
@@ -56,14 +62,15 @@ func (a *attempt) newLogger() *slog.Logger {
 		keyRequestID, a.job.ID, keyAttempt, a.d.Attempt)
 }
 
-// handle processes one delivery; it never panics.
-func (p *Pool) handle(r *runner, d *backends.Delivery) {
+// handle processes one delivery with a, the job goroutine's attempt; it
+// never panics.
+func (p *Pool) handle(r *runner, d *backends.Delivery, a *attempt) {
 	if d == nil || d.Job == nil {
 		p.m.errors.WithLabelValues(r.queue, "", "malformed").Inc()
 		p.log.Error("delivery without a job; left for redelivery", keyQueue, r.queue)
 		return
 	}
-	a := &attempt{p: p, r: r, d: d, job: d.Job, start: p.now(), m: r.metrics(d.Job.Endpoint)}
+	*a = attempt{p: p, r: r, d: d, job: d.Job, start: p.now(), m: r.metrics(d.Job.Endpoint), uri: a.uri[:0]}
 	r.active.Inc()
 	defer r.active.Dec()
 	defer func() { a.m.duration.Observe(p.now().Sub(a.start).Seconds()) }()
@@ -184,7 +191,8 @@ func (a *attempt) run() {
 // as its submit wrote it.
 func (a *attempt) processing(prev *backends.Result) *backends.Result {
 	now := a.p.now()
-	r := &backends.Result{
+	r := &a.rec
+	*r = backends.Result{
 		ID:          a.job.ID,
 		Route:       a.job.Route,
 		Principal:   a.job.Principal,
@@ -217,13 +225,15 @@ type answer struct {
 	retryAfter string
 }
 
-func copyAnswer(resp *fasthttp.Response) *answer {
-	return &answer{
+// copyAnswer copies resp into ans.
+func copyAnswer(resp *fasthttp.Response, ans *answer) *answer {
+	*ans = answer{
 		status:     resp.StatusCode(),
 		headers:    responseHeaders(resp),
 		body:       bytes.Clone(resp.Body()),
 		retryAfter: string(resp.Header.Peek(fasthttp.HeaderRetryAfter)),
 	}
+	return ans
 }
 
 // maxInlinePause is the longest pause asked by the app (Retry-After on a
@@ -254,7 +264,7 @@ func (a *attempt) replay(ctx context.Context, client *upstream.Client, turn upst
 	}
 	for {
 		req.Reset()
-		buildRequest(req, a.job)
+		a.uri = buildRequest(req, a.job, a.uri)
 		// A job of the original's submit API has no path: it goes to the
 		// endpoint's URL itself.
 		err := turn.Send(req, resp, timeout, a.job.Path == "")
@@ -267,7 +277,7 @@ func (a *attempt) replay(ctx context.Context, client *upstream.Client, turn upst
 		if err != nil {
 			class = classifyErr(err)
 		} else {
-			ans = copyAnswer(resp)
+			ans = copyAnswer(resp, &a.ans)
 			class = classifyStatus(ans.status)
 		}
 		if class == "" {
@@ -328,18 +338,20 @@ func (a *attempt) settleFailure(reason string, ans *answer, class string, retrya
 	a.fail(reason, ans)
 }
 
-// buildRequest fills req from the job. The upstream client adds the scheme,
-// host, base path, credentials and static headers.
-func buildRequest(req *fasthttp.Request, job *backends.Job) {
+// buildRequest fills req from the job, using buf (returned, perhaps grown)
+// to spell the request URI. The upstream client adds the scheme, host, base
+// path, credentials and static headers.
+func buildRequest(req *fasthttp.Request, job *backends.Job, buf []byte) []byte {
 	req.Header.SetMethod(job.Method)
-	uri := job.Path
-	if uri == "" {
-		uri = "/"
+	buf = append(buf[:0], job.Path...)
+	if job.Path == "" {
+		buf = append(buf, '/')
 	}
 	if job.Query != "" {
-		uri += "?" + job.Query
+		buf = append(buf, '?')
+		buf = append(buf, job.Query...)
 	}
-	req.SetRequestURI(uri)
+	req.Header.SetRequestURIBytes(buf)
 	for _, h := range job.Headers {
 		// Jobs are stored without these; a job written by hand or by an
 		// older version must not smuggle framing into the replay either.
@@ -351,6 +363,7 @@ func buildRequest(req *fasthttp.Request, job *backends.Job) {
 	// Set, not Add: the app sees one key per job, the same on every attempt.
 	req.Header.Set("Idempotency-Key", job.ID)
 	req.SetBody(job.Body)
+	return buf
 }
 
 // describe says in one line why an attempt failed.
@@ -377,13 +390,14 @@ func attemptsOf(r config.Retry) int {
 func (a *attempt) complete(ans *answer) {
 	a.letGo()
 	now := a.p.now()
-	r := *a.res
+	r := &a.out
+	*r = *a.res
 	r.Status = backends.StatusCompleted
 	r.UpdatedAt, r.CompletedAt = now, now
 	r.Error = ""
 	r.StatusCode, r.Headers, r.Body = ans.status, ans.headers, ans.body
 	if ra, ok := a.r.c.(ResultAcker); ok && ra.WritesResults(a.results) {
-		err := ra.AckWithResult(a.r.jobCtx, a.d, &r, a.cfg.Results.TTL)
+		err := ra.AckWithResult(a.r.jobCtx, a.d, r, a.cfg.Results.TTL)
 		switch {
 		case errors.Is(err, backends.ErrFinished):
 			a.logger().Info("another delivery already finished the job; acknowledging this one", keyErr, err)
@@ -398,7 +412,7 @@ func (a *attempt) complete(ans *answer) {
 		}
 		return
 	}
-	if err := a.results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
+	if err := a.results.Update(a.r.jobCtx, r, a.cfg.Results.TTL); err != nil {
 		a.storeFailed("store result", err)
 		return
 	}

@@ -228,8 +228,9 @@ type task struct {
 // long as Run, one per concurrency slot: a job does not pay for starting a
 // goroutine and growing its stack.
 func (p *Pool) work() {
+	a := new(attempt)
 	for t := range p.tasks {
-		p.handle(t.r, t.d)
+		p.handle(t.r, t.d, a)
 		p.release(1)
 		t.r.jobs.Done()
 	}
