@@ -19,9 +19,8 @@ func TestCallsShareRoundTrips(t *testing.T) {
 	var trips, most atomic.Int32
 	release := make(chan struct{})
 	b := New(Options{MaxItems: 8, MaxBytes: 100}, func(n int) int { return n % 50 }, func(ctx context.Context, calls []*Call[int]) {
-		if trips.Add(1) == 1 {
-			<-release // the first round trip waits, so that the others queue up
-		}
+		trips.Add(1)
+		<-release // the first round trips wait, so that the other calls queue up
 		size := 0
 		for _, c := range calls {
 			size += c.Item % 50
