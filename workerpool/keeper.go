@@ -22,7 +22,8 @@ const markAfter = 100 * time.Millisecond
 // insert and delete, not a goroutine and a ticker.
 //
 // Goroutines: run is owned by the runner, started with it and stopped (stop
-// waits for it) once the runner's jobs have ended.
+// waits for it) once the runner's jobs have ended; when deadlines are due it
+// starts one goroutine per attempt to look after and waits for them.
 type keeper struct {
 	p *Pool
 	r *runner
@@ -142,9 +143,13 @@ func (k *keeper) run() {
 		k.next = time.Time{}
 		k.mu.Unlock()
 
+		// Side by side, so that the backends group the marks (and the
+		// extensions, where they can) into few round trips.
+		var wg sync.WaitGroup
 		for _, a := range k.batch {
-			k.look(a, now)
+			wg.Go(func() { k.look(a, now) })
 		}
+		wg.Wait()
 
 		k.mu.Lock()
 		for _, a := range k.batch {
