@@ -62,15 +62,15 @@ func (a *attempt) newLogger() *slog.Logger {
 		keyRequestID, a.job.ID, keyAttempt, a.d.Attempt)
 }
 
-// handle processes one delivery with a, the job goroutine's attempt; it
-// never panics.
+// handle processes one delivery with a, the job goroutine's attempt, empty
+// but for its buffers; it never panics.
 func (p *Pool) handle(r *runner, d *backends.Delivery, a *attempt) {
 	if d == nil || d.Job == nil {
 		p.m.errors.WithLabelValues(r.queue, "", "malformed").Inc()
 		p.log.Error("delivery without a job; left for redelivery", keyQueue, r.queue)
 		return
 	}
-	*a = attempt{p: p, r: r, d: d, job: d.Job, start: p.now(), m: r.metrics(d.Job.Endpoint), uri: a.uri[:0]}
+	a.p, a.r, a.d, a.job, a.start, a.m = p, r, d, d.Job, p.now(), r.metrics(d.Job.Endpoint)
 	r.active.Inc()
 	defer r.active.Dec()
 	defer func() { a.m.duration.Observe(p.now().Sub(a.start).Seconds()) }()

@@ -231,6 +231,9 @@ func (p *Pool) work() {
 	a := new(attempt)
 	for t := range p.tasks {
 		p.handle(t.r, t.d, a)
+		// Keep the buffers, not the generation, delivery and records of
+		// the job: an idle goroutine pins nothing that was retired.
+		*a = attempt{uri: a.uri[:0]}
 		p.release(1)
 		t.r.jobs.Done()
 	}
