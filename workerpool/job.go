@@ -351,7 +351,7 @@ func buildRequest(req *fasthttp.Request, job *backends.Job, buf []byte) []byte {
 		buf = append(buf, '?')
 		buf = append(buf, job.Query...)
 	}
-	req.Header.SetRequestURIBytes(buf)
+	req.SetRequestURIBytes(buf)
 	for _, h := range job.Headers {
 		// Jobs are stored without these; a job written by hand or by an
 		// older version must not smuggle framing into the replay either.
