@@ -33,6 +33,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCompileJQ$$' -fuzztime $(FUZZTIME) ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./router
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime $(FUZZTIME) ./backends/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecordValue$$' -fuzztime $(FUZZTIME) ./backends/redis
 
 bench: build
 	@bench/run.sh

@@ -40,7 +40,7 @@ route "jobs" {
 worker {
   embedded    = false
   concurrency = 64
-  batch_size  = 50
+  batch_size  = 64
   listen      = "127.0.0.1:18020"
 }
 

@@ -7,8 +7,13 @@
 #
 # Then, with ASYNC="redis kafka" (the default; ASYNC= skips it), the async
 # path: accepted submits per second (POST of a 1 KiB body, 202 once the job
-# is stored) with each queue backend, and completed jobs per second when one
-# `openhqm worker` drains the backlog.
+# is stored) with each queue backend; then serve stops and one `openhqm
+# worker` drains the backlog (bench/drain -attach): completed jobs per
+# second, the worker's and the app's CPU per job, and Redis commands per job
+# (INFO commandstats, commands run inside scripts included), and
+# redis-server's CPU per job: with the worker, the app and Redis on the same
+# cores, the CPU columns show what bounds the drain. SQS is not
+# measured: the configuration cannot name an SQS queue yet.
 #
 # Knobs: DURATION=8s WARMUP=2s CONNS=50 REPS=1 LAT_DURATION=3s TARGETS="direct openhqm nginx haproxy fhproxy" ASYNC="redis kafka"
 set -euo pipefail
@@ -24,7 +29,7 @@ BIN=$OUT/bin
 mkdir -p "$BIN" "$OUT/raw" "$OUT/run"
 
 echo "building..."
-go build -o "$BIN/" ./bench/upstream ./bench/loadgen ./bench/kfake ./cmd/openhqm
+go build -o "$BIN/" ./bench/upstream ./bench/loadgen ./bench/kfake ./bench/drain ./cmd/openhqm
 if [ -d ../shared/bench/fhproxy ]; then
 	(cd ../shared/bench && go build -o "$BIN/fhproxy" ./fhproxy) || echo "fhproxy: build failed, left out"
 fi
@@ -148,7 +153,7 @@ if [ -n "$ASYNC" ]; then
 	mkdir -p "$OUT/run/redis"
 	start redis redis-server --bind 127.0.0.1 --port 16390 --save '' --appendonly no --dir "$OUT/run/redis"
 	wait_port 16390
-	declare -A acc=() accp50=() accp99=() acccpu=() done_rate=() backlog=()
+	declare -A acc=() accp50=() accp99=() acccpu=() drained=() backlog=()
 	for b in $ASYNC; do
 		redis-cli -p 16390 flushall >/dev/null
 		if [ "$b" = kafka ]; then start kfake "$BIN/kfake" -port 19092 -topics openhqm-bench; wait_port 19092; fi
@@ -178,33 +183,28 @@ if [ -n "$ASYNC" ]; then
 		acc[$b]=$(awk -v t="$total" -v n="$bad" -v d="${DURATION%s}" 'BEGIN{printf "%.0f", (t-n)/d}')
 		accp50[$b]=$a; accp99[$b]=$p
 		acccpu[$b]=$(awk -v c="$((c1 - c0))" -v n="$total" -v hz="$hz" 'BEGIN{printf "%.1f", c/hz*1e6/n}')
-		# Everything accepted (warm-up included) is now a backlog: one worker drains it.
+		# Everything accepted (warm-up included) is now a backlog: serve
+		# stops, and one worker drains it alone.
 		want=$(curl -s http://127.0.0.1:18010/metrics | awk '/^openhqm_async_accepted_total/ {s+=$NF} END {printf "%d", s}' || true)
 		backlog[$b]=$want
-		t0=$(date +%s.%N)
-		start "worker-$b" "$BIN/openhqm" worker -c "bench/openhqm-async-$b.hcl" bench-worker
-		got=0
-		for _ in $(seq 1200); do
-			# The worker may not listen yet: curl fails, got stays 0.
-			got=$(curl -s http://127.0.0.1:18020/metrics 2>/dev/null | awk '/^openhqm_worker_jobs_total/ && /outcome="completed"/ {s+=$NF} END {printf "%d", s}' || true)
-			[ "${got:-0}" -ge "$want" ] && break
-			sleep 0.1
-		done
-		t1=$(date +%s.%N)
-		done_rate[$b]=$(awk -v n="$got" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
-		[ "${got:-0}" -ge "$want" ] || echo "warning: async $b: only $got of $want jobs completed within 120 s" >&2
-		kill "${pid[worker-$b]}" "${pid[serve-$b]}" 2>/dev/null || true
+		kill "${pid[serve-$b]}" 2>/dev/null || true
+		wait "${pid[serve-$b]}" 2>/dev/null || true
+		drained[$b]=$("$BIN/drain" -attach -bin "$BIN" -config "bench/openhqm-async-$b.hcl" -redis 127.0.0.1:16390 \
+			-metrics http://127.0.0.1:18020/metrics -app-pid "${pid[direct]}" -want "$want" 2>"$OUT/raw/drain-$b.txt") ||
+			{ echo "warning: async $b: the drain failed:" >&2; cat "$OUT/raw/drain-$b.txt" >&2; }
 		[ "$b" = kafka ] && kill "${pid[kfake]}" 2>/dev/null || true
 		sleep 0.5
 	done
+	field() { awk -v k="$2" '{for (i = 1; i < NF; i += 2) if ($i == k) print $(i+1)}' <<<"$1"; }
 	{
 		echo
-		echo "## Async: POST 1 KiB, ${CONNS} connections, ${DURATION}"
+		echo "## Async: POST 1 KiB, ${CONNS} connections, ${DURATION}; then one worker drains the backlog"
 		echo
-		echo '| backend | accepted/s | p50 µs | p99 µs | serve CPU µs/submit | backlog | completed/s (1 worker) |'
-		echo '|---|---:|---:|---:|---:|---:|---:|'
+		echo '| backend | accepted/s | p50 µs | p99 µs | serve CPU µs/submit | backlog | completed/s (1 worker) | worker CPU µs/job | app CPU µs/job | redis-server CPU µs/job | Redis commands/job |'
+		echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
 		for b in $ASYNC; do
-			echo "| $b | ${acc[$b]} | ${accp50[$b]} | ${accp99[$b]} | ${acccpu[$b]} | ${backlog[$b]} | ${done_rate[$b]} |"
+			d=${drained[$b]:-}
+			echo "| $b | ${acc[$b]} | ${accp50[$b]} | ${accp99[$b]} | ${acccpu[$b]} | ${backlog[$b]} | $(field "$d" completed_per_s) | $(field "$d" worker_cpu_us) | $(field "$d" app_cpu_us) | $(field "$d" redis_cpu_us) | $(field "$d" redis_commands) |"
 		done
 	} | tee -a "$OUT/summary.md"
 fi

@@ -1,6 +1,8 @@
 package workerpool
 
 import (
+	"sync"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/openhqm/openhqm/backends"
@@ -15,7 +17,8 @@ import (
 // Set-Cookie is kept: a result is the app's answer verbatim, and only the
 // principal who submitted the job can read it.
 //
-// The returned slice owns its memory; nothing points into resp.
+// The returned slice owns its memory; nothing points into resp. Its names
+// and values share one string: two allocations for all of them.
 func responseHeaders(resp *fasthttp.Response) []backends.Header {
 	h := &resp.Header
 	// Report Content-Type only when the app sent one (fasthttp otherwise
@@ -26,12 +29,36 @@ func responseHeaders(resp *fasthttp.Response) []backends.Header {
 	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
 		conn.Add(v)
 	}
-	var out []backends.Header
+	sc := headerScratch.Get().(*headerSpans)
+	defer headerScratch.Put(sc)
+	buf, spans := sc.buf[:0], sc.spans[:0]
 	for k, v := range h.All() {
 		if conn.Drops(k) || httpheader.Framing(k) {
 			continue
 		}
-		out = append(out, backends.Header{Name: httpheader.Canonical(string(k)), Value: string(v)})
+		start := len(buf)
+		buf = httpheader.AppendCanonical(buf, k)
+		mid := len(buf)
+		buf = append(buf, v...)
+		spans = append(spans, [3]int{start, mid, len(buf)})
+	}
+	sc.buf, sc.spans = buf, spans
+	if len(spans) == 0 {
+		return nil
+	}
+	all := string(buf)
+	out := make([]backends.Header, len(spans))
+	for i, sp := range spans {
+		out[i] = backends.Header{Name: all[sp[0]:sp[1]], Value: all[sp[1]:sp[2]]}
 	}
 	return out
 }
+
+// headerSpans is responseHeaders' scratch space: the names and values back
+// to back, and where each starts and ends.
+type headerSpans struct {
+	buf   []byte
+	spans [][3]int
+}
+
+var headerScratch = sync.Pool{New: func() any { return new(headerSpans) }}

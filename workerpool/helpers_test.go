@@ -243,6 +243,22 @@ func (h *harness) submit(queue string, job *backends.Job) *backends.Job {
 	return job
 }
 
+// redeliver makes the next delivery of a queued job a redelivery, as after
+// a worker that died holding it: another consumer takes the job and returns
+// it at once. Call it before start; it returns the delivery it took.
+func (h *harness) redeliver(queue string) *backends.Delivery {
+	h.t.Helper()
+	ctx := context.Background()
+	ds, err := h.queues[queue].Receive(ctx, "dead-worker", 1)
+	if err != nil || len(ds) != 1 {
+		h.t.Fatalf("Receive: %d deliveries, %v", len(ds), err)
+	}
+	if err := h.queues[queue].Nack(ctx, ds[0], 0); err != nil {
+		h.t.Fatal(err)
+	}
+	return ds[0]
+}
+
 // wait polls the result of id until it has one of the statuses.
 func (h *harness) wait(id string, statuses ...backends.Status) *backends.Result {
 	h.t.Helper()

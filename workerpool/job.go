@@ -31,40 +31,54 @@ type attempt struct {
 	r     *runner
 	d     *backends.Delivery
 	job   *backends.Job
-	log   *slog.Logger
+	m     *jobMetrics
 	start time.Time
-	hb    *heartbeat
+	log   *slog.Logger // built on first use by the job's goroutine: most attempts log nothing
+	keep  keepState    // the runner's keeper's, under its lock
 
 	cfg     *config.Config // the generation this attempt runs on
 	results Results        // the result store of that generation
 	snap    *Snapshot
 	pol     policy
-	res     *backends.Result // the record being written; nil until marked processing
+	res     *backends.Result // the record being written; nil until the attempt is charged
+
+	// Space an attempt fills, kept by its job goroutine from one job to the
+	// next: nothing refers to it once the attempt has settled.
+	rec, out backends.Result // what res and the stored outcome point to
+	ans      answer
+	uri      []byte
 }
 
-// handle processes one delivery; it never panics.
-func (p *Pool) handle(r *runner, d *backends.Delivery) {
+// logger is the attempt's logger, for the job's goroutine only.
+func (a *attempt) logger() *slog.Logger {
+	if a.log == nil {
+		a.log = a.newLogger()
+	}
+	return a.log
+}
+
+func (a *attempt) newLogger() *slog.Logger {
+	return a.p.log.With(keyQueue, a.r.queue, keyRoute, a.job.Route, keyEndpoint, a.job.Endpoint,
+		keyRequestID, a.job.ID, keyAttempt, a.d.Attempt)
+}
+
+// handle processes one delivery with a, the job goroutine's attempt, empty
+// but for its buffers; it never panics.
+func (p *Pool) handle(r *runner, d *backends.Delivery, a *attempt) {
 	if d == nil || d.Job == nil {
 		p.m.errors.WithLabelValues(r.queue, "", "malformed").Inc()
 		p.log.Error("delivery without a job; left for redelivery", keyQueue, r.queue)
 		return
 	}
-	a := &attempt{
-		p: p, r: r, d: d, job: d.Job, start: p.now(),
-		log: p.log.With(keyQueue, r.queue, keyRoute, d.Job.Route, keyEndpoint, d.Job.Endpoint,
-			keyRequestID, d.Job.ID, keyAttempt, d.Attempt),
-	}
-	p.m.active.WithLabelValues(r.queue).Inc()
-	defer p.m.active.WithLabelValues(r.queue).Dec()
-	defer func() {
-		p.m.duration.WithLabelValues(r.queue, a.job.Endpoint).Observe(p.now().Sub(a.start).Seconds())
-	}()
+	a.p, a.r, a.d, a.job, a.start, a.m = p, r, d, d.Job, p.now(), r.metrics(d.Job.Endpoint)
+	r.active.Inc()
+	defer r.active.Dec()
+	defer func() { a.m.duration.Observe(p.now().Sub(a.start).Seconds()) }()
 	defer func() {
 		if v := recover(); v != nil {
 			err := fmt.Errorf("panic: %v", v)
 			p.m.errors.WithLabelValues(r.queue, a.job.Endpoint, "panic").Inc()
-			a.log.Error("job panicked; it will be delivered again", keyErr, err, "stack", string(debug.Stack()))
-			a.hb.stop()
+			a.logger().Error("job panicked; it will be delivered again", keyErr, err, "stack", string(debug.Stack()))
 			a.nack(backoff(defaultRetry, d.Attempt, p.rand))
 		}
 	}()
@@ -73,43 +87,53 @@ func (p *Pool) handle(r *runner, d *backends.Delivery) {
 	if snap != nil {
 		a.snap, a.cfg, a.results = snap, snap.Config, snap.Results
 	}
-	a.hb = p.startHeartbeat(a)
-	defer a.hb.stop()
+	r.keeper.add(a)
+	defer r.keeper.remove(a)
 	a.run()
 }
 
-// run is the job's path: mark processing, replay, classify, store, settle.
+// letGo takes the delivery and the record back from the keeper, before the
+// attempt settles the job.
+func (a *attempt) letGo() { a.r.keeper.remove(a) }
+
+// run is the job's path: charge the attempt, replay, classify, store, settle.
 func (a *attempt) run() {
 	ctx := a.r.jobCtx
 	if a.cfg == nil {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "config").Inc()
-		a.log.Error("no configuration loaded; job will be delivered again")
+		a.logger().Error("no configuration loaded; job will be delivered again")
 		a.nack(backoff(defaultRetry, a.d.Attempt, a.p.rand))
 		return
 	}
 	a.pol = policyFor(a.cfg, a.job)
 	if !a.pol.found {
-		a.log.Warn("route not in the current configuration; using the default retry policy")
+		a.logger().Warn("route not in the current configuration; using the default retry policy")
 	}
 
-	prev, err := a.results.Get(ctx, a.job.ID)
-	switch {
-	case err == nil:
-	case errors.Is(err, backends.ErrNotFound), errors.Is(err, backends.ErrExpired):
-		prev = nil
-	default:
-		a.storeFailed("read result", err)
-		return
+	// Only a redelivery can find an outcome or earlier attempts in the
+	// record: a first delivery's record is the pending one its submit wrote.
+	var prev *backends.Result
+	if a.d.Attempt > 1 {
+		var err error
+		prev, err = a.results.Get(ctx, a.job.ID)
+		switch {
+		case err == nil:
+		case errors.Is(err, backends.ErrNotFound), errors.Is(err, backends.ErrExpired):
+			prev = nil
+		default:
+			a.storeFailed("read result", err)
+			return
+		}
 	}
 	// A redelivery of a job whose outcome is already stored (the worker died
 	// between storing and acking) settles without calling the app again.
 	if prev != nil && prev.Status == backends.StatusCompleted {
-		a.log.Info("job already completed; acknowledging the redelivery")
+		a.logger().Info("job already completed; acknowledging the redelivery")
 		a.ack()
 		return
 	}
 	if prev != nil && prev.Status == backends.StatusFailed {
-		a.log.Info("job already failed; dead-lettering the redelivery")
+		a.logger().Info("job already failed; dead-lettering the redelivery")
 		a.res = prev
 		a.deadLetter(prev.Error, &answer{status: prev.StatusCode, body: prev.Body})
 		return
@@ -121,8 +145,9 @@ func (a *attempt) run() {
 	client := a.snap.Endpoints[a.job.Endpoint]
 	var turn upstream.Turn
 	if client != nil {
+		var err error
 		if turn, err = client.AwaitJob(ctx); err != nil {
-			a.log.Warn("drain time over while the endpoint held jobs back; the job will be delivered again", keyErr, err)
+			a.logger().Warn("drain time over while the endpoint held jobs back; the job will be delivered again", keyErr, err)
 			return
 		}
 	}
@@ -137,10 +162,18 @@ func (a *attempt) run() {
 			a.res.Attempts-1, limit), nil)
 		return
 	}
-	if err := a.results.Update(ctx, a.res, a.cfg.Results.TTL); err != nil {
-		turn.Release()
-		a.storeFailed("mark processing", err)
-		return
+	if a.d.Attempt > 1 {
+		// A redelivery is charged before the app sees it, so that a job whose
+		// attempts keep ending without an outcome uses them up.
+		if err := a.results.Update(ctx, a.res, a.cfg.Results.TTL); err != nil {
+			turn.Release()
+			a.storeFailed("mark processing", err)
+			return
+		}
+	} else {
+		// A first delivery is marked processing only if it runs long enough
+		// for a client to see it: a short job goes from pending to completed.
+		a.r.keeper.allowMark(a, a.p.now())
 	}
 	if client == nil {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "endpoint_missing").Inc()
@@ -150,12 +183,16 @@ func (a *attempt) run() {
 	a.replay(ctx, client, turn)
 }
 
-// processing is the record marking this attempt as started. Attempts counts
-// the attempts that reached this point, so an outage of the result store or a
-// missing configuration does not use up a job's retries.
+// processing is the record of this attempt once charged: it is written
+// when the attempt is marked processing, and the outcome is written from it.
+// Attempts counts the attempts that reached this point, so an outage of the
+// result store or a missing configuration does not use up a job's retries.
+// Without a previous record (a first delivery) the rest comes from the job,
+// as its submit wrote it.
 func (a *attempt) processing(prev *backends.Result) *backends.Result {
 	now := a.p.now()
-	r := &backends.Result{
+	r := &a.rec
+	*r = backends.Result{
 		ID:          a.job.ID,
 		Route:       a.job.Route,
 		Principal:   a.job.Principal,
@@ -188,13 +225,15 @@ type answer struct {
 	retryAfter string
 }
 
-func copyAnswer(resp *fasthttp.Response) *answer {
-	return &answer{
+// copyAnswer copies resp into ans.
+func copyAnswer(resp *fasthttp.Response, ans *answer) *answer {
+	*ans = answer{
 		status:     resp.StatusCode(),
 		headers:    responseHeaders(resp),
 		body:       bytes.Clone(resp.Body()),
 		retryAfter: string(resp.Header.Peek(fasthttp.HeaderRetryAfter)),
 	}
+	return ans
 }
 
 // maxInlinePause is the longest pause asked by the app (Retry-After on a
@@ -225,12 +264,12 @@ func (a *attempt) replay(ctx context.Context, client *upstream.Client, turn upst
 	}
 	for {
 		req.Reset()
-		buildRequest(req, a.job)
+		a.uri = buildRequest(req, a.job, a.uri)
 		// A job of the original's submit API has no path: it goes to the
 		// endpoint's URL itself.
 		err := turn.Send(req, resp, timeout, a.job.Path == "")
 		if ctx.Err() != nil {
-			a.log.Warn("drain time over during the request; the job will be delivered again", keyErr, err)
+			a.logger().Warn("drain time over during the request; the job will be delivered again", keyErr, err)
 			return
 		}
 		var ans *answer
@@ -238,7 +277,7 @@ func (a *attempt) replay(ctx context.Context, client *upstream.Client, turn upst
 		if err != nil {
 			class = classifyErr(err)
 		} else {
-			ans = copyAnswer(resp)
+			ans = copyAnswer(resp, &a.ans)
 			class = classifyStatus(ans.status)
 		}
 		if class == "" {
@@ -255,7 +294,7 @@ func (a *attempt) replay(ctx context.Context, client *upstream.Client, turn upst
 			}
 			if pause > 0 {
 				client.Pause(a.p.now().Add(pause))
-				a.log.Info("the app asked for a pause; the endpoint's jobs wait, uncharged", "reason", reason, "pause", pause)
+				a.logger().Info("the app asked for a pause; the endpoint's jobs wait, uncharged", "reason", reason, "pause", pause)
 				if pause > maxInlinePause {
 					a.retryUncharged(reason, pause)
 					return
@@ -267,7 +306,7 @@ func (a *attempt) replay(ctx context.Context, client *upstream.Client, turn upst
 			// The endpoint is still down (its probe failed) or asked to
 			// wait: wait for the next turn, the attempt not charged.
 			if turn, err = client.AwaitJob(ctx); err != nil {
-				a.log.Warn("drain time over while the endpoint held jobs back; the job will be delivered again", keyErr, err)
+				a.logger().Warn("drain time over while the endpoint held jobs back; the job will be delivered again", keyErr, err)
 				return
 			}
 			continue
@@ -299,18 +338,20 @@ func (a *attempt) settleFailure(reason string, ans *answer, class string, retrya
 	a.fail(reason, ans)
 }
 
-// buildRequest fills req from the job. The upstream client adds the scheme,
-// host, base path, credentials and static headers.
-func buildRequest(req *fasthttp.Request, job *backends.Job) {
+// buildRequest fills req from the job, using buf (returned, perhaps grown)
+// to spell the request URI. The upstream client adds the scheme, host, base
+// path, credentials and static headers.
+func buildRequest(req *fasthttp.Request, job *backends.Job, buf []byte) []byte {
 	req.Header.SetMethod(job.Method)
-	uri := job.Path
-	if uri == "" {
-		uri = "/"
+	buf = append(buf[:0], job.Path...)
+	if job.Path == "" {
+		buf = append(buf, '/')
 	}
 	if job.Query != "" {
-		uri += "?" + job.Query
+		buf = append(buf, '?')
+		buf = append(buf, job.Query...)
 	}
-	req.SetRequestURI(uri)
+	req.SetRequestURIBytes(buf)
 	for _, h := range job.Headers {
 		// Jobs are stored without these; a job written by hand or by an
 		// older version must not smuggle framing into the replay either.
@@ -322,6 +363,7 @@ func buildRequest(req *fasthttp.Request, job *backends.Job) {
 	// Set, not Add: the app sees one key per job, the same on every attempt.
 	req.Header.Set("Idempotency-Key", job.ID)
 	req.SetBody(job.Body)
+	return buf
 }
 
 // describe says in one line why an attempt failed.
@@ -343,21 +385,47 @@ func attemptsOf(r config.Retry) int {
 	return r.Attempts
 }
 
-// complete stores the app's answer verbatim, then acks.
+// complete stores the app's answer verbatim, then acks: in one step when
+// the queue writes the result store's records itself.
 func (a *attempt) complete(ans *answer) {
+	a.letGo()
 	now := a.p.now()
-	r := *a.res
+	r := &a.out
+	*r = *a.res
 	r.Status = backends.StatusCompleted
 	r.UpdatedAt, r.CompletedAt = now, now
 	r.Error = ""
 	r.StatusCode, r.Headers, r.Body = ans.status, ans.headers, ans.body
-	if err := a.results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
+	if ra, ok := a.r.c.(ResultAcker); ok && ra.WritesResults(a.results) {
+		err := ra.AckWithResult(a.r.jobCtx, a.d, r, a.cfg.Results.TTL)
+		switch {
+		case errors.Is(err, backends.ErrFinished):
+			a.logger().Info("another delivery already finished the job; acknowledging this one", keyErr, err)
+		case err == nil, errors.Is(err, backends.ErrLeaseLost):
+			a.completed(ans)
+			if err != nil {
+				a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "ack").Inc()
+				a.logger().Warn("ack failed; the stored outcome settles the redelivery", keyErr, err)
+			}
+		default:
+			a.storeFailed("store result", err)
+		}
+		return
+	}
+	if err := a.results.Update(a.r.jobCtx, r, a.cfg.Results.TTL); err != nil {
 		a.storeFailed("store result", err)
 		return
 	}
-	a.p.m.jobs.WithLabelValues(a.r.queue, a.job.Endpoint, outcomeCompleted).Inc()
-	a.log.Debug("job completed", "status", ans.status, "duration", a.p.now().Sub(a.start))
+	a.completed(ans)
 	a.ack()
+}
+
+// completed counts and logs a stored answer.
+func (a *attempt) completed(ans *answer) {
+	a.m.completed.Inc()
+	if a.p.log.Enabled(context.Background(), slog.LevelDebug) {
+		a.logger().Debug("job completed", "status", ans.status, "duration", a.p.now().Sub(a.start))
+	}
 }
 
 // retryUncharged returns the job to the queue after delay without counting
@@ -368,6 +436,7 @@ func (a *attempt) retryUncharged(reason string, delay time.Duration) { a.retry(r
 // uncharged attempt is taken off the record's count, so the next delivery
 // counts the same number again.
 func (a *attempt) retry(reason string, delay time.Duration, charged bool) {
+	a.letGo()
 	now := a.p.now()
 	r := *a.res
 	r.Status = backends.StatusPending
@@ -380,16 +449,17 @@ func (a *attempt) retry(reason string, delay time.Duration, charged bool) {
 	if err := a.results.Update(a.r.jobCtx, &r, a.cfg.Results.TTL); err != nil {
 		// The nack below loses nothing; the status just lags.
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "results").Inc()
-		a.log.Warn("could not record the failed attempt", keyErr, err)
+		a.logger().Warn("could not record the failed attempt", keyErr, err)
 	}
-	a.p.m.jobs.WithLabelValues(a.r.queue, a.job.Endpoint, outcomeRetried).Inc()
-	a.log.Warn("job attempt failed; retrying", "reason", reason, "delay", delay)
+	a.m.retried.Inc()
+	a.logger().Warn("job attempt failed; retrying", "reason", reason, "delay", delay)
 	a.nack(delay)
 }
 
 // fail stores the job as failed with the reason and the last answer, then
 // copies it to the dead letter queue (which acks it).
 func (a *attempt) fail(reason string, ans *answer) {
+	a.letGo()
 	now := a.p.now()
 	r := *a.res
 	r.Status = backends.StatusFailed
@@ -403,50 +473,51 @@ func (a *attempt) fail(reason string, ans *answer) {
 		return
 	}
 	a.res = &r
-	a.p.m.jobs.WithLabelValues(a.r.queue, a.job.Endpoint, outcomeFailed).Inc()
-	a.log.Error("job failed; moved to the dead letter queue", "reason", reason)
+	a.m.failed.Inc()
+	a.logger().Error("job failed; moved to the dead letter queue", "reason", reason)
 	a.deadLetter(reason, ans)
 }
 
 func (a *attempt) deadLetter(reason string, ans *answer) {
-	a.hb.stop()
+	a.letGo()
 	dl := backends.DeadLetter{Job: a.job, Reason: reason, Attempts: a.res.Attempts, At: a.p.now()}
 	if ans != nil {
 		dl.LastStatus, dl.LastBody = ans.status, ans.body
 	}
 	if err := a.r.c.DeadLetter(a.r.jobCtx, a.d, dl); err != nil {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "dead_letter").Inc()
-		a.log.Error("dead-lettering failed; the job will be delivered again", keyErr, err)
+		a.logger().Error("dead-lettering failed; the job will be delivered again", keyErr, err)
 	}
 }
 
 // storeFailed handles a result-store error: the job is not acked, and is
 // returned to the queue with a delay so that it is tried again.
 func (a *attempt) storeFailed(what string, err error) {
+	a.letGo()
 	if errors.Is(err, backends.ErrFinished) {
 		// Another delivery of this job (after a lost lease) stored its
 		// outcome first; that outcome stands.
-		a.log.Info("another delivery already finished the job; acknowledging this one")
+		a.logger().Info("another delivery already finished the job; acknowledging this one")
 		a.ack()
 		return
 	}
 	a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "results").Inc()
-	a.p.logs.log(a.log, slog.LevelError, "results:"+a.r.queue, what+" failed; the job will be delivered again", keyErr, err)
+	a.p.logs.log(a.logger(), slog.LevelError, "results:"+a.r.queue, what+" failed; the job will be delivered again", keyErr, err)
 	a.nack(backoff(defaultRetry, a.d.Attempt, a.p.rand))
 }
 
 func (a *attempt) ack() {
-	a.hb.stop()
+	a.letGo()
 	if err := a.r.c.Ack(a.r.jobCtx, a.d); err != nil {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "ack").Inc()
-		a.log.Warn("ack failed; the stored outcome settles the redelivery", keyErr, err)
+		a.logger().Warn("ack failed; the stored outcome settles the redelivery", keyErr, err)
 	}
 }
 
 func (a *attempt) nack(delay time.Duration) {
-	a.hb.stop()
+	a.letGo()
 	if err := a.r.c.Nack(a.r.jobCtx, a.d, delay); err != nil {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "ack").Inc()
-		a.log.Warn("nack failed; the job will be delivered again after its lease", keyErr, err)
+		a.logger().Warn("nack failed; the job will be delivered again after its lease", keyErr, err)
 	}
 }

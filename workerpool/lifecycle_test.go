@@ -121,6 +121,9 @@ func TestJobThatNeverFinishesIsDeadLettered(t *testing.T) {
 	if err := h.results.Update(context.Background(), r, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	for range 3 {
+		h.redeliver("jobs")
+	}
 	h.start()
 	got := h.wait(job.ID, backends.StatusCompleted, backends.StatusFailed)
 	if got.Status != backends.StatusFailed || !strings.Contains(got.Error, "without an outcome") {

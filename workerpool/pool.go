@@ -34,6 +34,18 @@ type Consumer interface {
 	DeadLetter(ctx context.Context, d *backends.Delivery, dl backends.DeadLetter) error
 }
 
+// ResultAcker is a Consumer that can store a job's outcome and ack its
+// delivery in one step (a Redis queue whose server also holds the results).
+// AckWithResult stores r as Results.Update(r, ttl) would, before or with the
+// ack; an error wrapping backends.ErrFinished means the record was already
+// final and the delivery was still acked, one wrapping backends.ErrLeaseLost
+// that r was stored but the delivery not acked. The pool uses it only for the
+// result store WritesResults accepts.
+type ResultAcker interface {
+	AckWithResult(ctx context.Context, d *backends.Delivery, r *backends.Result, ttl time.Duration) error
+	WritesResults(store any) bool
+}
+
 // Results is the part of a result store the pool uses; every
 // backends.ResultStore is one. Its methods must be safe for concurrent use.
 type Results interface {
@@ -85,13 +97,15 @@ type Options struct {
 // Pool consumes queues with a bounded number of concurrent jobs. Run,
 // Reconcile and the metrics it registers are safe for concurrent use.
 //
-// Goroutines: Run owns one receive loop per consumed queue; a receive loop
-// owns the goroutines of the jobs it received, and each job owns its lease
-// heartbeat. Run returns only after all of them have stopped.
+// Goroutines: Run owns one goroutine per concurrency slot, which runs the
+// jobs, and one receive loop per consumed queue; a receive loop owns the
+// keeper that extends the leases of its jobs, and waits for its jobs before
+// it ends. Run returns only after all of them have stopped.
 type Pool struct {
 	opts  Options
 	log   *slog.Logger
 	sem   chan struct{} // a slot per concurrent job, shared by all queues
+	tasks chan task     // received jobs for the job goroutines; as many places as slots
 	m     *metrics
 	logs  *throttle
 	now   func() time.Time
@@ -145,6 +159,7 @@ func New(opts Options) (*Pool, error) {
 		now:     opts.Now,
 		rand:    opts.Rand,
 		batch:   min(opts.BatchSize, opts.Concurrency),
+		tasks:   make(chan task, opts.Concurrency),
 		desired: map[string]Consumer{},
 		runners: map[string]*runner{},
 	}
@@ -176,6 +191,10 @@ func (p *Pool) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	p.state = stateRunning
+	var workers sync.WaitGroup
+	for range p.opts.Concurrency {
+		workers.Go(p.work)
+	}
 	for name, c := range p.desired {
 		p.startLocked(name, c)
 	}
@@ -184,7 +203,8 @@ func (p *Pool) Run(ctx context.Context) error {
 	<-ctx.Done()
 
 	// Shutdown order: stop every receive loop at once (no new job starts),
-	// then each loop waits for its jobs up to Drain and abandons the rest.
+	// then each loop waits for its jobs up to Drain and abandons the rest;
+	// then the job goroutines, idle by now, end.
 	p.mu.Lock()
 	p.state = stateStopped
 	for name, r := range p.runners {
@@ -193,7 +213,30 @@ func (p *Pool) Run(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
+	close(p.tasks)
+	workers.Wait()
 	return nil
+}
+
+// task is a received delivery waiting for a job goroutine.
+type task struct {
+	r *runner
+	d *backends.Delivery
+}
+
+// work runs tasks until Run closes the channel. The job goroutines live as
+// long as Run, one per concurrency slot: a job does not pay for starting a
+// goroutine and growing its stack.
+func (p *Pool) work() {
+	a := new(attempt)
+	for t := range p.tasks {
+		p.handle(t.r, t.d, a)
+		// Keep the buffers, not the generation, delivery and records of
+		// the job: an idle goroutine pins nothing that was retired.
+		*a = attempt{uri: a.uri[:0]}
+		p.release(1)
+		t.r.jobs.Done()
+	}
 }
 
 // Reconcile makes the pool consume exactly the given queues, by name: it
@@ -267,8 +310,12 @@ func sameConsumer(a, b Consumer) bool {
 
 // runner consumes one queue.
 type runner struct {
-	queue string
-	c     Consumer
+	queue  string
+	c      Consumer
+	keeper *keeper
+	active prometheus.Gauge
+	m      *metrics
+	series sync.Map // endpoint name → *jobMetrics
 
 	recvCtx    context.Context // done: stop receiving
 	stopRecv   context.CancelFunc
@@ -280,15 +327,39 @@ type runner struct {
 
 func (r *runner) stop() { r.stopRecv() }
 
+// jobMetrics are the series one job updates, looked up once per runner and
+// endpoint rather than once per job.
+type jobMetrics struct {
+	duration                   prometheus.Observer
+	completed, retried, failed prometheus.Counter
+}
+
+func (r *runner) metrics(endpoint string) *jobMetrics {
+	if m, ok := r.series.Load(endpoint); ok {
+		return m.(*jobMetrics)
+	}
+	m, _ := r.series.LoadOrStore(endpoint, &jobMetrics{
+		duration:  r.m.duration.WithLabelValues(r.queue, endpoint),
+		completed: r.m.jobs.WithLabelValues(r.queue, endpoint, outcomeCompleted),
+		retried:   r.m.jobs.WithLabelValues(r.queue, endpoint, outcomeRetried),
+		failed:    r.m.jobs.WithLabelValues(r.queue, endpoint, outcomeFailed),
+	})
+	return m.(*jobMetrics)
+}
+
 func (p *Pool) startLocked(name string, c Consumer) {
-	r := &runner{queue: name, c: c, done: make(chan struct{})}
+	r := &runner{queue: name, c: c, done: make(chan struct{}), m: p.m, active: p.m.active.WithLabelValues(name)}
 	r.recvCtx, r.stopRecv = context.WithCancel(context.Background())
 	r.jobCtx, r.cancelJobs = context.WithCancel(context.Background())
+	r.keeper = newKeeper(p, r)
 	p.runners[name] = r
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer close(r.done)
+		// Stop order: no more receives, then the jobs finish (or are
+		// abandoned after Drain), then the keeper of their leases stops.
+		defer r.keeper.stop()
 		p.receiveLoop(r)
 		p.drain(r)
 	}()
@@ -354,11 +425,7 @@ func (p *Pool) receiveLoop(r *runner) {
 				p.sem <- struct{}{}
 			}
 			r.jobs.Add(1)
-			go func() {
-				defer r.jobs.Done()
-				defer p.release(1)
-				p.handle(r, d)
-			}()
+			p.tasks <- task{r, d} // never blocks: a task holds a slot, and there are as many places as slots
 		}
 	}
 }

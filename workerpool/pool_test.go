@@ -380,14 +380,17 @@ func TestDrainFinishesInFlightAndLeavesQueued(t *testing.T) {
 	}
 }
 
+// TestDrainTimeoutLeavesJobUnacked: a job still running when the drain time
+// is over is abandoned: neither stored nor acked. It ran long enough to be
+// marked processing, which it stays.
 func TestDrainTimeoutLeavesJobUnacked(t *testing.T) {
 	started := make(chan struct{}, 1)
 	a := newApp(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		started <- struct{}{}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(time.Second)
 		fmt.Fprint(w, "late")
 	})
-	h := newHarness(t, testConfig(t, a.URL), harnessOptions{drain: 50 * time.Millisecond})
+	h := newHarness(t, testConfig(t, a.URL), harnessOptions{drain: 3 * markAfter})
 	job := h.submit("jobs", &backends.Job{Route: "orders"})
 	h.start()
 	<-started
@@ -519,6 +522,8 @@ func TestFailuresAroundTheJob(t *testing.T) {
 	}
 }
 
+// TestRedeliveryOfFinishedJobDoesNotCallTheApp: a worker stored the outcome
+// and died before acking; the redelivery acks without calling the app.
 func TestRedeliveryOfFinishedJobDoesNotCallTheApp(t *testing.T) {
 	a := newApp(t, func(w http.ResponseWriter, r *http.Request, n int) { fmt.Fprint(w, "ok") })
 	h := newHarness(t, testConfig(t, a.URL), harnessOptions{})
@@ -529,6 +534,7 @@ func TestRedeliveryOfFinishedJobDoesNotCallTheApp(t *testing.T) {
 	if err := h.results.Update(context.Background(), done, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	h.redeliver("jobs")
 	h.start()
 	deadline := time.Now().Add(10 * time.Second)
 	for h.stats("jobs").Depth != 0 && time.Now().Before(deadline) {

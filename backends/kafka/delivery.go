@@ -129,7 +129,7 @@ func (q *Queue) leaseLocked(out []*backends.Delivery, e *entry) []*backends.Deli
 	e.leaseUntil = time.Now().Add(q.opts.Lease)
 	if !e.delivered {
 		e.delivered = true
-		c.mark() // record the attempt for the next owner
+		c.dirty = true // record the attempt for the next owner
 	}
 	c.held++
 	q.held[e.receipt] = e
@@ -274,16 +274,27 @@ func (q *Queue) copyMessage(topic string, e *entry) *sarama.ProducerMessage {
 // next attempt number). Until that happens the old holder's Ack, Nack,
 // Extend or DeadLetter is still honoured; after it they answer ErrLeaseLost.
 // Expired entries of partitions being handed over are abandoned to the next
-// owner instead. It ends at Close.
+// owner instead. It also marks the claims that changed, twice per commit
+// interval. It ends at Close.
 func (q *Queue) reap() {
 	defer q.wg.Done()
 	every := min(max(q.opts.Lease/10, 10*time.Millisecond), time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	flush := time.NewTicker(max(q.opts.CommitInterval/2, 5*time.Millisecond))
+	defer flush.Stop()
 	for {
 		select {
 		case <-q.done:
 			return
+		case <-flush.C:
+			q.mu.Lock()
+			for c := range q.claims {
+				if c.dirty {
+					c.mark()
+				}
+			}
+			q.mu.Unlock()
 		case now := <-t.C:
 			q.mu.Lock()
 			n := 0

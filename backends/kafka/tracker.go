@@ -36,6 +36,7 @@ type claim struct {
 
 	markedBase int64
 	markedMeta string
+	dirty      bool // changed since the last mark; the queue's flush marks it
 }
 
 // entry is one received record.
@@ -89,8 +90,9 @@ func (c *claim) add(offset int64, job *backends.Job, attempt int, since, due tim
 	return e
 }
 
-// advance drops the finished prefix, moves base past it and marks the
-// offset and metadata in the session (committed by sarama's auto-commit).
+// advance drops the finished prefix, moves base past it and leaves the new
+// offset and metadata to be marked in the session (see mark; sarama's
+// auto-commit commits them).
 func (c *claim) advance() {
 	i := 0
 	for i < len(c.entries) && c.entries[i].done {
@@ -101,12 +103,18 @@ func (c *claim) advance() {
 		clear(c.entries[:i])
 		c.entries = c.entries[i:]
 	}
-	c.mark()
+	c.dirty = true
 }
 
 // mark records base and the current metadata in the session. A revoked
 // claim's session is gone; nothing is marked then.
+//
+// Encoding the metadata walks every entry from base on, so acks and
+// deliveries only set dirty, and the queue marks dirty claims twice per
+// CommitInterval (the session commits what was marked last) and when the
+// claim is released.
 func (c *claim) mark() {
+	c.dirty = false
 	if c.revoked || c.sess == nil || c.base < 0 {
 		return
 	}

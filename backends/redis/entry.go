@@ -47,3 +47,13 @@ func decodeEntry(values map[string]any) (*backends.Job, int, error) {
 	}
 	return j, before, nil
 }
+
+// entry is what one enqueue stores: a job's m and b fields and, when rkey is
+// set, its pending result record (value rval at key rkey).
+type entry struct {
+	meta, body []byte
+	rkey       string
+	rval       []byte
+}
+
+func (e entry) size() int { return len(e.body) + len(e.rval) }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/wire"
+	"github.com/openhqm/openhqm/internal/batch"
 )
 
 // Options configures a Queue.
@@ -79,13 +80,25 @@ type Queue struct {
 	keys      []string // stream, delayed, delayed jobs, dead letter
 	log       *slog.Logger
 
-	closed  atomic.Bool
-	batcher *batcher
-	results *ResultsQueue // nil unless Options.Results is set
+	closed   atomic.Bool
+	enqueues *batch.Batcher[entry]      // nil when batching is disabled
+	settles  *batch.Batcher[settleItem] // acks (with records, for a ResultsQueue); nil when batching is disabled
+	results  *ResultsQueue              // nil unless Options.Results is set
 
 	claimMu   sync.Mutex
 	cursor    string
 	lastClaim time.Time
+	// nextPrepare is when Receive runs prepareScript again: at the latest
+	// prepareEvery after the last run, sooner when a delayed job is due.
+	nextPrepare time.Time
+	nextDue     int64 // unix ms of the delayed job due first, as prepare last saw it; 0: none
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // New connects, creates the consumer group if needed and returns the queue.
@@ -133,7 +146,8 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 		q.results = &ResultsQueue{Queue: q}
 	}
 	if !opts.Batch.Disabled {
-		q.batcher = newBatcher(q, opts.Batch)
+		q.enqueues = batch.New(opts.Batch.options(), entry.size, q.enqueueBatch)
+		q.settles = batch.New(opts.Batch.options(), settleItem.size, q.settleBatch)
 	}
 	return q, nil
 }
@@ -163,10 +177,10 @@ func (q *Queue) Enqueue(ctx context.Context, job *backends.Job) error {
 // enqueue stores e, grouped with concurrent calls unless batching is off.
 func (q *Queue) enqueue(ctx context.Context, op, id string, e entry) error {
 	var err error
-	if q.batcher != nil {
-		err = q.batcher.do(ctx, e)
+	if q.enqueues != nil {
+		err = q.enqueues.Do(ctx, e)
 	} else {
-		err = q.enqueueBatch(ctx, []*enqueueReq{{entry: e}})[0]
+		err = batch.Send(ctx, q.enqueueBatch, e)
 	}
 	if err != nil {
 		return q.errorf("%s %s: %w", op, id, err)
@@ -174,35 +188,33 @@ func (q *Queue) enqueue(ctx context.Context, op, id string, e entry) error {
 	return nil
 }
 
-// enqueueBatch stores reqs with one script call and returns one error per request.
-func (q *Queue) enqueueBatch(ctx context.Context, reqs []*enqueueReq) []error {
-	errs := make([]error, len(reqs))
+// enqueueBatch stores reqs with one script call and sets each request's error.
+func (q *Queue) enqueueBatch(ctx context.Context, reqs []*batch.Call[entry]) {
 	var ttl int64
 	if q.opts.Results != nil {
 		ttl = q.opts.Results.PendingTTL.Milliseconds()
 	}
-	args := make([]any, 2, 2+4*len(reqs))
+	args := make([]any, 2, 2+3*len(reqs))
 	args[0], args[1] = q.opts.MaxDepth, ttl
 	keys := q.keys[:2:2] // appending copies: q.keys is shared
 	for _, r := range reqs {
-		args = append(args, r.meta, r.body, r.rmeta, r.rbody)
-		if r.rkey != "" {
-			keys = append(keys, r.rkey)
+		args = append(args, r.Item.meta, r.Item.body, r.Item.rval)
+		if r.Item.rkey != "" {
+			keys = append(keys, r.Item.rkey)
 		}
 	}
 	res, err := enqueueScript.Run(ctx, q.rdb, keys, args...).Slice()
 	if err == nil && len(res) != len(reqs) {
 		err = fmt.Errorf("enqueue script answered %d results for %d jobs", len(res), len(reqs))
 	}
-	for i := range reqs {
+	for i, r := range reqs {
 		switch {
 		case err != nil:
-			errs[i] = classify(err)
+			r.Err = classify(err)
 		case res[i] == int64(0):
-			errs[i] = backends.ErrFull
+			r.Err = backends.ErrFull
 		}
 	}
-	return errs
 }
 
 // receipt is what a Delivery needs to prove it still holds its entry.
@@ -289,17 +301,32 @@ func (q *Queue) delivery(ctx context.Context, id string, values map[string]any, 
 	return d
 }
 
-// prepare runs prepareScript: moves due delayed jobs and, at most every
-// Lease/4, reclaims expired leases for consumer.
+// prepareEvery is how often a Receive that keeps finding jobs also moves
+// due delayed jobs back into the stream: a delayed job is a lower bound on
+// the wait, and checking before every read would cost a script call per
+// batch of jobs.
+const prepareEvery = 100 * time.Millisecond
+
+// prepare runs prepareScript when it is due: it moves due delayed jobs and,
+// at most every Lease/4, reclaims expired leases for consumer. It runs at
+// least every prepareEvery, and at once when the delayed job it last saw
+// first is due. It answers the reclaimed deliveries and when the next
+// delayed job is due (unix ms, 0: none known).
 func (q *Queue) prepare(ctx context.Context, consumer string, limit int) ([]*backends.Delivery, int64, error) {
+	now := time.Now()
 	q.claimMu.Lock()
-	claim := time.Since(q.lastClaim) >= min(max(q.opts.Lease/4, 10*time.Millisecond), time.Second)
+	claim := now.Sub(q.lastClaim) >= min(max(q.opts.Lease/4, 10*time.Millisecond), time.Second)
+	if !claim && now.Before(q.nextPrepare) {
+		nextDue := q.nextDue
+		q.claimMu.Unlock()
+		return nil, nextDue, nil
+	}
 	cursor := q.cursor
 	if claim {
-		q.lastClaim = time.Now()
+		q.lastClaim = now
 	}
+	q.nextPrepare = now.Add(prepareEvery)
 	q.claimMu.Unlock()
-	now := time.Now()
 	flag := "0"
 	if claim {
 		flag = "1"
@@ -310,6 +337,9 @@ func (q *Queue) prepare(ctx context.Context, consumer string, limit int) ([]*bac
 		return nil, 0, q.createGroup(ctx)
 	}
 	if err != nil {
+		q.claimMu.Lock()
+		q.nextPrepare = time.Time{} // try again on the next Receive
+		q.claimMu.Unlock()
 		if ctx.Err() != nil {
 			return nil, 0, nil
 		}
@@ -320,11 +350,15 @@ func (q *Queue) prepare(ctx context.Context, consumer string, limit int) ([]*bac
 		f, _ := strconv.ParseFloat(s, 64)
 		nextDue = int64(f)
 	}
+	q.claimMu.Lock()
 	if claim {
-		q.claimMu.Lock()
 		q.cursor, _ = res[1].(string)
-		q.claimMu.Unlock()
 	}
+	q.nextDue = nextDue
+	if nextDue > 0 {
+		q.nextPrepare = minTime(q.nextPrepare, time.UnixMilli(nextDue))
+	}
+	q.claimMu.Unlock()
 	var ds []*backends.Delivery
 	leaseUntil := now.Add(q.opts.Lease)
 	for _, r := range res[2:] {
@@ -367,10 +401,35 @@ func (q *Queue) settle(ctx context.Context, op string, s *goredis.Script, keys [
 	return nil
 }
 
-// Ack acknowledges and deletes the entry (one script): the job is never
-// delivered again. ErrLeaseLost when another delivery of it was made since.
+// Ack acknowledges and deletes the entry: the job is never delivered again.
+// ErrLeaseLost when another delivery of it was made since. Concurrent Ack
+// (and AckWithResult) calls share one script call.
 func (q *Queue) Ack(ctx context.Context, d *backends.Delivery) error {
-	return q.settle(ctx, "ack", ackScript, q.keys[:1], d)
+	if err := q.ack(ctx, d, recordWrite{}); err != nil {
+		return q.errorf("ack job %s: %w", d.Job.ID, err)
+	}
+	return nil
+}
+
+// ack acks d and, when rec.key is set, writes the record first, in one
+// script call grouped with concurrent ones.
+func (q *Queue) ack(ctx context.Context, d *backends.Delivery, rec recordWrite) error {
+	if q.closed.Load() {
+		return backends.ErrClosed
+	}
+	id, count, consumer, err := parseReceipt(d.Receipt)
+	if err != nil {
+		return err
+	}
+	it := settleItem{entry: id, count: count, consumer: consumer, rec: rec}
+	if q.settles != nil {
+		return q.settles.Do(ctx, it)
+	}
+	return batch.Send(ctx, q.settleBatch, it)
+}
+
+func (q *Queue) settleBatch(ctx context.Context, reqs []*batch.Call[settleItem]) {
+	settle(ctx, q.rdb, q.opts.Stream, q.opts.Group, reqs)
 }
 
 // Nack puts the job back, available after delay, and acknowledges the entry, atomically.
@@ -379,7 +438,17 @@ func (q *Queue) Nack(ctx context.Context, d *backends.Delivery, delay time.Durat
 	if delay > 0 {
 		due = time.Now().Add(delay + time.Millisecond - 1).UnixMilli() // never before the delay
 	}
-	return q.settle(ctx, "nack", nackScript, q.keys[:3], d, d.Job.ID, d.Attempt, due)
+	if err := q.settle(ctx, "nack", nackScript, q.keys[:3], d, d.Job.ID, d.Attempt, due); err != nil {
+		return err
+	}
+	// Move it back on time even while Receive skips prepareScript.
+	q.claimMu.Lock()
+	if due > 0 && (q.nextDue == 0 || due < q.nextDue) {
+		q.nextDue = due
+		q.nextPrepare = minTime(q.nextPrepare, time.UnixMilli(due))
+	}
+	q.claimMu.Unlock()
+	return nil
 }
 
 // Extend resets the entry's idle time, so its lease ends Lease from now: the
@@ -471,8 +540,9 @@ func (q *Queue) Close() error {
 	if q.closed.Swap(true) {
 		return nil
 	}
-	if q.batcher != nil {
-		q.batcher.close()
+	if q.enqueues != nil {
+		q.enqueues.Close()
+		q.settles.Close()
 	}
 	if q.ownClient {
 		return q.rdb.Close()

@@ -66,3 +66,9 @@ func classify(err error) error {
 func isNoGroup(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "NOGROUP")
 }
+
+// isWrongType reports a command run on a key of another type: a record of
+// an earlier release (a hash) read as a string.
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
+}

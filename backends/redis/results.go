@@ -2,15 +2,16 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/openhqm/openhqm/backends"
+	"github.com/openhqm/openhqm/internal/batch"
 )
 
 // ResultsOptions configures a Results store.
@@ -27,14 +28,18 @@ type ResultsOptions struct {
 	// last update (a safety net against leaks, far longer than any backlog
 	// should last); default 7 days. They never expire on the short result TTL.
 	PendingTTL time.Duration
+	// Batch groups concurrent Create and Update calls into one round trip;
+	// the zero value enables it with defaults (see BatchOptions).
+	Batch BatchOptions
 }
 
-// ResultsLayout is where a Results store keeps its records and how long a
-// pending one lives: what a Queue needs to write pending records itself
-// (Options.Results). The zero value is the defaults of ResultsOptions.
+// ResultsLayout is where a Results store keeps its records and how long they
+// live: what a Queue needs to write records itself (Options.Results). The
+// zero value is the defaults of ResultsOptions.
 type ResultsLayout struct {
 	Prefix     string        // ResultsOptions.Prefix; default "openhqm:result:"
 	PendingTTL time.Duration // ResultsOptions.PendingTTL; default 7 days
+	Tombstone  time.Duration // ResultsOptions.Tombstone; default 24h
 }
 
 func (l ResultsLayout) withDefaults() ResultsLayout {
@@ -44,32 +49,68 @@ func (l ResultsLayout) withDefaults() ResultsLayout {
 	if l.PendingTTL <= 0 {
 		l.PendingTTL = 7 * 24 * time.Hour
 	}
+	if l.Tombstone <= 0 {
+		l.Tombstone = 24 * time.Hour
+	}
 	return l
 }
 
-// key is the record hash of job id.
-func (l ResultsLayout) key(id string) string { return l.Prefix + id }
+// key is the record of job id, tomb its tombstone.
+func (l ResultsLayout) key(id string) string  { return l.Prefix + id }
+func (l ResultsLayout) tomb(id string) string { return l.Prefix + "tomb:" + id }
 
-// Results is a result store with one hash per job: field r holds the status
-// and metadata as JSON, field b the response body as raw bytes. Each Update is
-// one MULTI/EXEC, so a reader never sees a completed status without its
-// response. All methods are safe for concurrent use; returned Results own
-// their memory.
+// write is how r is stored: its value, and how long it and its tombstone
+// live. A finished record expires ttl after r.CompletedAt (now when zero).
+// The value comes from the value pool: give it back with putValue once the
+// write was sent.
+func (l ResultsLayout) write(r *backends.Result, ttl time.Duration) recordWrite {
+	v := appendValue(getValue(), r)
+	w := recordWrite{key: l.key(r.ID), tomb: l.tomb(r.ID), value: v, expire: l.PendingTTL.Milliseconds()}
+	if finished(r.Status) {
+		done := r.CompletedAt
+		if done.IsZero() {
+			done = time.Now()
+		}
+		w.final = true
+		// At least 1: SET refuses a PXAT of 0, and any past time expires the record at once.
+		w.expire, w.tombAt = max(done.Add(ttl).UnixMilli(), 1), done.Add(ttl+l.Tombstone).UnixMilli()
+	}
+	return w
+}
+
+// finished reports whether a record in status st expires on the result TTL
+// (with a tombstone) rather than on PendingTTL.
+func finished(st backends.Status) bool {
+	return st == backends.StatusCompleted || st == backends.StatusFailed
+}
+
+func (s *Results) key(id string) string  { return s.layout.key(id) }
+func (s *Results) tomb(id string) string { return s.layout.tomb(id) }
+
+// Results is a result store with one string key per job (see recordValue)
+// and a tombstone key per finished job. The tombstone is written first, with
+// SET NX, when a record becomes completed or failed: it both answers
+// ErrExpired once the record has expired and marks the record as final, so
+// that a write never has to read the record it replaces. Records written by
+// earlier releases (one hash per job, fields r and b) are still read, and
+// replaced whole by the next write. All methods are safe for concurrent use;
+// concurrent Create and Update calls share round trips (ResultsOptions.Batch).
+// Returned Results own their memory, and the store keeps no reference to the
+// Results it is given.
 type Results struct {
 	rdb       goredis.UniversalClient
 	ownClient bool
 	opts      ResultsOptions
 	layout    ResultsLayout
+	writes    *batch.Batcher[settleItem] // nil when batching is disabled
+	closed    atomic.Bool
 }
 
 // NewResults connects and returns the store; an unreachable Redis answers an
 // error wrapping ErrUnavailable.
 func NewResults(ctx context.Context, opts ResultsOptions) (*Results, error) {
-	layout := ResultsLayout{Prefix: opts.Prefix, PendingTTL: opts.PendingTTL}.withDefaults()
-	opts.Prefix, opts.PendingTTL = layout.Prefix, layout.PendingTTL
-	if opts.Tombstone <= 0 {
-		opts.Tombstone = 24 * time.Hour
-	}
+	layout := ResultsLayout{Prefix: opts.Prefix, PendingTTL: opts.PendingTTL, Tombstone: opts.Tombstone}.withDefaults()
+	opts.Prefix, opts.PendingTTL, opts.Tombstone = layout.Prefix, layout.PendingTTL, layout.Tombstone
 	rdb, own, err := connect(opts.URL, opts.Client)
 	if err != nil {
 		return nil, err
@@ -80,151 +121,112 @@ func NewResults(ctx context.Context, opts ResultsOptions) (*Results, error) {
 		}
 		return nil, fmt.Errorf("redis results: %w", classify(err))
 	}
-	return &Results{rdb: rdb, ownClient: own, opts: opts, layout: layout}, nil
+	s := &Results{rdb: rdb, ownClient: own, opts: opts, layout: layout}
+	if !opts.Batch.Disabled {
+		s.writes = batch.New(opts.Batch.options(), settleItem.size, s.send)
+	}
+	return s, nil
 }
 
-// Layout returns the store's key prefix and pending TTL, for a Queue that
-// writes pending records itself (Options.Results).
+// Layout returns the store's key prefix and retention, for a Queue that
+// writes records itself (Options.Results).
 func (s *Results) Layout() ResultsLayout { return s.layout }
 
-// A record is one hash: field recordMeta holds a resultWire as JSON, field
-// recordBody the response body as raw bytes. enqueueScript writes the same
-// two fields (its 'r' and 'b').
-const (
-	recordMeta = "r"
-	recordBody = "b"
-)
-
-// resultWire is a Result without its body, as stored in field r.
-type resultWire struct {
-	Route       string      `json:"route,omitempty"`
-	Principal   string      `json:"principal,omitempty"`
-	Status      string      `json:"status"`
-	Attempts    int         `json:"attempts,omitempty"`
-	SubmittedAt time.Time   `json:"submitted_at,omitzero"`
-	StartedAt   time.Time   `json:"started_at,omitzero"`
-	UpdatedAt   time.Time   `json:"updated_at,omitzero"`
-	CompletedAt time.Time   `json:"completed_at,omitzero"`
-	Error       string      `json:"error,omitempty"`
-	StatusCode  int         `json:"status_code,omitempty"`
-	Headers     [][2]string `json:"headers,omitempty"`
-}
-
-// encodeRecord returns field r of r's record (field b is r.Body as is). It is
-// the one encoding of a record, used by Create, Update and the queue's
-// EnqueueWithResult alike.
-func encodeRecord(r *backends.Result) ([]byte, error) {
-	w := resultWire{
-		Route: r.Route, Principal: r.Principal, Status: string(r.Status), Attempts: r.Attempts,
-		SubmittedAt: r.SubmittedAt, StartedAt: r.StartedAt, UpdatedAt: r.UpdatedAt, CompletedAt: r.CompletedAt,
-		Error: r.Error, StatusCode: r.StatusCode,
+// sameRedis reports whether s talks to the Redis that a client built from
+// url, or the shared client, talks to.
+func (s *Results) sameRedis(url string, client goredis.UniversalClient) bool {
+	if client != nil || s.opts.Client != nil {
+		return client == s.opts.Client
 	}
-	for _, h := range r.Headers {
-		w.Headers = append(w.Headers, [2]string{h.Name, h.Value})
-	}
-	return json.Marshal(&w)
+	return url != "" && url == s.opts.URL
 }
 
-// finished reports whether a record in status st expires on the result TTL
-// (with a tombstone) rather than on PendingTTL.
-func finished(st backends.Status) bool {
-	return st == backends.StatusCompleted || st == backends.StatusFailed
-}
-
-func (s *Results) key(id string) string  { return s.layout.key(id) }
-func (s *Results) tomb(id string) string { return s.opts.Prefix + "tomb:" + id }
-
-// Create records a new pending job (kept PendingTTL).
+// Create records a new pending job (kept PendingTTL). ErrFinished when the
+// job's record is already completed or failed.
 func (s *Results) Create(ctx context.Context, r *backends.Result) error {
 	return s.put(ctx, "create", r, 0)
 }
 
-// Update replaces the record atomically. A completed or failed record expires
-// ttl after r.CompletedAt, and its tombstone Tombstone later.
+// Update replaces the record atomically, unless it is completed or failed
+// (ErrFinished). A completed or failed record expires ttl after
+// r.CompletedAt, and its tombstone Tombstone later.
 func (s *Results) Update(ctx context.Context, r *backends.Result, ttl time.Duration) error {
 	return s.put(ctx, "update", r, ttl)
 }
 
 func (s *Results) put(ctx context.Context, op string, r *backends.Result, ttl time.Duration) error {
-	meta, err := encodeRecord(r)
+	if s.closed.Load() {
+		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, backends.ErrClosed)
+	}
+	w := s.layout.write(r, ttl)
+	it := settleItem{rec: w}
+	var err error
+	if s.writes != nil {
+		err = s.writes.Do(ctx, it)
+	} else {
+		err = batch.Send(ctx, s.send, it)
+	}
+	if ctx.Err() == nil {
+		// Sent, or refused before sending: nothing refers to the value.
+		putValue(w.value)
+	}
 	if err != nil {
 		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, err)
-	}
-	k := s.key(r.ID)
-	args := []any{meta, r.Body, 0, s.layout.PendingTTL.Milliseconds(), 0}
-	if finished(r.Status) {
-		done := r.CompletedAt
-		if done.IsZero() {
-			done = time.Now()
-		}
-		args[2], args[3], args[4] = 1, done.Add(ttl).UnixMilli(), done.Add(ttl+s.opts.Tombstone).UnixMilli()
-	}
-	res, err := putScript.Run(ctx, s.rdb, []string{k, s.tomb(r.ID)}, args...).Text()
-	if err != nil {
-		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, classify(err))
-	}
-	if res == "FINISHED" {
-		return fmt.Errorf("redis results: %s %s: %w", op, r.ID, backends.ErrFinished)
 	}
 	return nil
 }
 
-// putScript writes a record unless the stored one is already completed or
-// failed. KEYS: record, tombstone. ARGV: meta, body, finished (0|1), then
-// for a finished record its expiry and its tombstone's expiry (Unix ms),
-// else the pending TTL (ms).
-var putScript = goredis.NewScript(`
-local cur = redis.call('HGET', KEYS[1], 'r')
-if cur then
-  local ok, rec = pcall(cjson.decode, cur)
-  if ok and (rec.status == 'completed' or rec.status == 'failed') then
-    return 'FINISHED'
-  end
-end
-redis.call('HSET', KEYS[1], 'r', ARGV[1], 'b', ARGV[2])
-if ARGV[3] == '1' then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-  redis.call('SET', KEYS[2], '1', 'PXAT', ARGV[5])
-else
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-end
-return 'OK'
-`)
+func (s *Results) send(ctx context.Context, reqs []*batch.Call[settleItem]) {
+	settle(ctx, s.rdb, "", "", reqs)
+}
 
-// Get returns the record, ErrNotFound, or ErrExpired, in one round trip.
+// Get returns the record, ErrNotFound, or ErrExpired, in one round trip (two
+// for a record written by an earlier release).
 func (s *Results) Get(ctx context.Context, id string) (*backends.Result, error) {
-	var fields *goredis.SliceCmd
+	var rec *goredis.StringCmd
 	var tomb *goredis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		fields = p.HMGet(ctx, s.key(id), recordMeta, recordBody)
+		rec = p.Get(ctx, s.key(id))
 		tomb = p.Exists(ctx, s.tomb(id))
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("redis results: get %s: %w", id, classify(err))
-	}
-	vals := fields.Val()
-	meta, _ := vals[0].(string)
-	if meta == "" {
+	switch {
+	case isWrongType(rec.Err()):
+		return s.getHash(ctx, id)
+	case errors.Is(rec.Err(), goredis.Nil):
+		if tomb.Err() != nil {
+			return nil, fmt.Errorf("redis results: get %s: %w", id, classify(tomb.Err()))
+		}
 		if tomb.Val() > 0 {
 			return nil, fmt.Errorf("redis results: %s: %w", id, backends.ErrExpired)
 		}
 		return nil, fmt.Errorf("redis results: %s: %w", id, backends.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("redis results: get %s: %w", id, classify(err))
 	}
-	var w resultWire
-	if err := json.Unmarshal([]byte(meta), &w); err != nil {
-		return nil, fmt.Errorf("redis results: get %s: malformed record: %w", id, err)
+	b, _ := rec.Bytes()
+	r, err := decodeValue(id, b)
+	if err != nil {
+		return nil, fmt.Errorf("redis results: get %s: %w", id, err)
 	}
-	r := &backends.Result{
-		ID: id, Route: w.Route, Principal: w.Principal, Status: backends.Status(w.Status), Attempts: w.Attempts,
-		SubmittedAt: w.SubmittedAt, StartedAt: w.StartedAt, UpdatedAt: w.UpdatedAt, CompletedAt: w.CompletedAt,
-		Error: w.Error, StatusCode: w.StatusCode,
+	return r, nil
+}
+
+// getHash reads a record in the layout of earlier releases: a hash whose
+// field r holds the JSON and field b the body.
+func (s *Results) getHash(ctx context.Context, id string) (*backends.Result, error) {
+	vals, err := s.rdb.HMGet(ctx, s.key(id), recordMeta, recordBody).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis results: get %s: %w", id, classify(err))
 	}
-	for _, h := range w.Headers {
-		r.Headers = append(r.Headers, backends.Header{Name: h[0], Value: h[1]})
+	meta, _ := vals[0].(string)
+	if meta == "" {
+		return nil, fmt.Errorf("redis results: %s: %w", id, backends.ErrNotFound)
 	}
-	if b, _ := vals[1].(string); b != "" {
-		r.Body = []byte(b)
+	body, _ := vals[1].(string)
+	r, err := decodeHash(id, []byte(meta), []byte(body))
+	if err != nil {
+		return nil, fmt.Errorf("redis results: get %s: %w", id, err)
 	}
 	return r, nil
 }
@@ -251,8 +253,15 @@ func (s *Results) Reserve(ctx context.Context, key, id, digest string, ttl time.
 	return bid, bdigest, nil
 }
 
-// Close closes the client if NewResults created it.
+// Close makes further writes answer ErrClosed, sends those already queued,
+// and closes the client if NewResults created it.
 func (s *Results) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if s.writes != nil {
+		s.writes.Close()
+	}
 	if s.ownClient {
 		return s.rdb.Close()
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/backendtest"
+	"github.com/openhqm/openhqm/internal/batch"
 	"github.com/openhqm/openhqm/internal/testredis"
 )
 
@@ -122,16 +123,16 @@ func TestEnqueueWithResult(t *testing.T) {
 				t.Fatal(err)
 			}
 			l := store.Layout()
-			want, err := rdb.HGetAll(ctx, l.key(twin.ID)).Result()
+			want, err := rdb.Get(ctx, l.key(twin.ID)).Result()
 			if err != nil {
 				t.Fatal(err)
 			}
-			have, err := rdb.HGetAll(ctx, l.key(job.ID)).Result()
+			have, err := rdb.Get(ctx, l.key(job.ID)).Result()
 			if err != nil {
 				t.Fatal(err)
 			}
 			if d := cmp.Diff(want, have); d != "" {
-				t.Errorf("hash (-Create +EnqueueWithResult):\n%s", d)
+				t.Errorf("record (-Create +EnqueueWithResult):\n%s", d)
 			}
 			for _, id := range []string{twin.ID, job.ID} {
 				ttl, err := rdb.PTTL(ctx, l.key(id)).Result()
@@ -273,4 +274,131 @@ func TestResultsQueueConformance(t *testing.T) {
 		q, _ := resultsPair(t, srv.URL(), Options{Stream: cfg.Name, Group: "g", MaxDepth: cfg.MaxDepth, Lease: cfg.Lease, DeadLetterMax: cfg.DeadLetterMax}, ResultsOptions{})
 		return q
 	}, backendtest.Ordered, backendtest.ExactDepth, backendtest.DetectsLeaseLoss, backendtest.Durable)
+}
+
+func TestResultAckerConformance(t *testing.T) {
+	for _, bm := range batchModes {
+		t.Run(bm.name, func(t *testing.T) {
+			backendtest.RunResultAcker(t, func(t *testing.T, cfg backendtest.QueueConfig) (backendtest.ResultAcker, backends.ResultStore) {
+				return resultsPair(t, srv.URL(), Options{Stream: cfg.Name, Group: "g", Lease: cfg.Lease, DeadLetterMax: cfg.DeadLetterMax, Batch: bm.batch},
+					ResultsOptions{Batch: bm.batch})
+			})
+		})
+	}
+}
+
+// AckWithResult writes the record byte for byte as Update does.
+func TestAckWithResultWritesWhatUpdateWrites(t *testing.T) {
+	ctx := context.Background()
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	q, store := resultsPair(t, srv.URL(), Options{Stream: stream(t), Group: "g"}, ResultsOptions{})
+	job := backendtest.NewJob("q", 1)
+	if err := q.Enqueue(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	ds := receive(t, q.Queue, "w", 1, 5*time.Second)
+	if len(ds) != 1 {
+		t.Fatalf("received %d jobs, want 1", len(ds))
+	}
+	now := time.Now()
+	r := &backends.Result{ID: job.ID, Route: "orders", Status: backends.StatusCompleted, Attempts: 1,
+		StartedAt: now, UpdatedAt: now, CompletedAt: now, StatusCode: 201, Body: []byte("done\x00")}
+	if err := q.AckWithResult(ctx, ds[0], r, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	twin := *r
+	twin.ID = job.ID + "-twin"
+	if err := store.Update(ctx, &twin, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	l := store.Layout()
+	for _, k := range []func(string) string{l.key, l.tomb} {
+		want, err := rdb.Get(ctx, k(twin.ID)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		have, err := rdb.Get(ctx, k(job.ID)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want != have {
+			t.Errorf("%s = %q, want %q as Update writes", k(job.ID), have, want)
+		}
+		wantTTL, _ := rdb.PExpireTime(ctx, k(twin.ID)).Result()
+		haveTTL, _ := rdb.PExpireTime(ctx, k(job.ID)).Result()
+		if wantTTL != haveTTL || haveTTL <= 0 {
+			t.Errorf("%s expires at %v, want %v as Update sets", k(job.ID), haveTTL, wantTTL)
+		}
+	}
+}
+
+// A consumer's range of pending entries may hold more of its deliveries
+// than the settle script reads at once: it then checks the rest one by one.
+func TestAckBeyondTheReadRange(t *testing.T) {
+	defer func(n int) { pendingSlack = n }(pendingSlack)
+	pendingSlack = 0
+	ctx := context.Background()
+	q := newQueue(t, srv.URL(), Options{Stream: stream(t), Group: "g"})
+	for i := range 6 {
+		if err := q.Enqueue(ctx, backendtest.NewJob("q", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds := receive(t, q, "w", 6, 5*time.Second)
+	if len(ds) != 6 {
+		t.Fatalf("received %d jobs, want 6", len(ds))
+	}
+	// One round trip acks the second and the fifth: reading w's pending
+	// entries between them finds the third and the fourth first.
+	var reqs []*batch.Call[settleItem]
+	for _, d := range []*backends.Delivery{ds[1], ds[4]} {
+		id, count, consumer, err := parseReceipt(d.Receipt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, &batch.Call[settleItem]{Ctx: ctx, Item: settleItem{entry: id, count: count, consumer: consumer}})
+	}
+	q.settleBatch(ctx, reqs)
+	for i, r := range reqs {
+		if r.Err != nil {
+			t.Errorf("ack %d: %v", i, r.Err)
+		}
+	}
+	if st, err := q.Stats(ctx); err != nil || st.Depth != 4 || st.Pending != 4 {
+		t.Fatalf("after two acks: %+v, %v; want 4 left, all leased", st, err)
+	}
+	for _, d := range []*backends.Delivery{ds[0], ds[2], ds[3], ds[5]} {
+		if err := q.Ack(ctx, d); err != nil {
+			t.Errorf("Ack: %v", err)
+		}
+	}
+	if st, err := q.Stats(ctx); err != nil || st.Depth != 0 {
+		t.Fatalf("after every ack: %+v, %v; want empty", st, err)
+	}
+}
+
+// Only a store on the same Redis with the queue's layout takes records
+// written by AckWithResult.
+func TestWritesResults(t *testing.T) {
+	q, store := resultsPair(t, srv.URL(), Options{Stream: stream(t)}, ResultsOptions{})
+	if !q.WritesResults(store) {
+		t.Error("WritesResults(its own store) = false")
+	}
+	other, err := NewResults(context.Background(), ResultsOptions{URL: srv.URL(), Prefix: store.Layout().Prefix + "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	elsewhere := testredis.Start(t)
+	far, err := NewResults(context.Background(), ResultsOptions{URL: elsewhere.URL(), Prefix: store.Layout().Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	for name, s := range map[string]any{"another prefix": other, "another server": far, "not a Redis store": struct{}{}, "nil": nil} {
+		if q.WritesResults(s) {
+			t.Errorf("WritesResults(%s) = true", name)
+		}
+	}
 }

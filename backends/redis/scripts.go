@@ -18,30 +18,29 @@ end
 `
 
 // enqueueScript adds jobs unless the depth (stream length + delayed jobs) has
-// reached ARGV[1] (0: no bound). ARGV[3..] are quadruples per job: its m and
-// b fields, then the r and b fields of its pending result record (r empty:
-// no record). The records' hashes are KEYS[3..], one per job that has a
-// record, in order; each gets a TTL of ARGV[2] ms, as Results.Create does. A
-// job and its record are stored together or, when refused, not at all; the
-// record is written first, so a failing XADD can leave a record of a job
-// never accepted (harmless: its id was never given out), never a job whose
-// record is missing. It answers, per job, the entry id or 0 when refused.
+// reached ARGV[1] (0: no bound). ARGV[3..] are triples per job: its m and b
+// fields, then the value of its pending result record (empty: no record). The
+// records' keys are KEYS[3..], one per job that has a record, in order; each
+// gets a TTL of ARGV[2] ms, as Results.Create does. A job and its record are
+// stored together or, when refused, not at all; the record is written first,
+// so a failing XADD can leave a record of a job never accepted (harmless:
+// its id was never given out), never a job whose record is missing. It
+// answers, per job, the entry id or 0 when refused.
 var enqueueScript = goredis.NewScript(`
 local max = tonumber(ARGV[1])
 local depth = 0
 if max > 0 then depth = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) end
 local out = {}
 local k = 2
-for i = 1, (#ARGV - 2) / 4 do
-  local a = 4 * i - 1
+for i = 1, (#ARGV - 2) / 3 do
+  local a = 3 * i
   local rec = ARGV[a+2] ~= ''
   if rec then k = k + 1 end
   if max > 0 and depth >= max then
     out[i] = 0
   else
     if rec then
-      redis.call('HSET', KEYS[k], 'r', ARGV[a+2], 'b', ARGV[a+3])
-      redis.call('PEXPIRE', KEYS[k], ARGV[2])
+      redis.call('SET', KEYS[k], ARGV[a+2], 'PX', ARGV[2])
     end
     out[i] = redis.call('XADD', KEYS[1], '*', 'm', ARGV[a], 'b', ARGV[a+1])
     depth = depth + 1
@@ -79,15 +78,6 @@ if ARGV[3] == '1' then
   end
 end
 return out
-`)
-
-// ackScript acknowledges and deletes entry ARGV[2] if consumer ARGV[3] still
-// holds it with delivery count ARGV[4]; it answers 0 when the lease was lost.
-var ackScript = goredis.NewScript(ownedLua + `
-if not owned(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-return 1
 `)
 
 // nackScript puts the job of entry ARGV[2] back: at once as a new stream entry

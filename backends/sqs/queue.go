@@ -19,16 +19,19 @@ import (
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/wire"
+	"github.com/openhqm/openhqm/internal/batch"
 )
 
 // Queue is a backends.Queue on one SQS queue. All methods are safe for
-// concurrent use. It starts no goroutine: every call is one or two SDK
-// requests made by the caller's goroutine.
+// concurrent use. Every call is one or two SDK requests made by the caller's
+// goroutine, except Ack: concurrent acks share DeleteMessageBatch requests,
+// sent by goroutines that New starts and Close stops.
 type Queue struct {
 	opts   Options
 	log    *slog.Logger
 	client *awssqs.Client
 	fifo   bool
+	acks   *batch.Batcher[*backends.Delivery]
 
 	closed  atomic.Bool
 	closing context.Context // cancelled by Close: ends long polls in flight
@@ -99,6 +102,9 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 		q.dlqURL = opts.DeadLetter
 	}
 	q.closing, q.stop = context.WithCancel(context.Background())
+	// A DeleteMessageBatch takes ten entries; a worker finishes jobs in
+	// bursts, and SQS requests take milliseconds, so four are in flight.
+	q.acks = batch.New(batch.Options{MaxItems: 10, Senders: 4}, nil, q.sendAcks)
 	return q, nil
 }
 
@@ -265,33 +271,48 @@ func (q *Queue) release(d *backends.Delivery) {
 	q.heldMu.Unlock()
 }
 
-// Ack deletes the message: the job is never delivered again. SQS may accept
-// a receipt that another delivery superseded, so a lost lease is reported
-// (ErrLeaseLost) only when SQS says so.
+// Ack deletes the message: the job is never delivered again. Concurrent
+// acks share one DeleteMessageBatch. SQS may accept a receipt that another
+// delivery superseded, so a lost lease is reported (ErrLeaseLost) only when
+// SQS says so.
 func (q *Queue) Ack(ctx context.Context, d *backends.Delivery) error {
 	if q.closed.Load() {
 		return q.errorf("ack: %w", backends.ErrClosed)
 	}
-	_, err := q.client.DeleteMessage(ctx, &awssqs.DeleteMessageInput{QueueUrl: aws.String(q.opts.QueueURL), ReceiptHandle: aws.String(d.Receipt)})
-	if err != nil {
-		return q.errorf("ack job %s: %w", d.Job.ID, settleErr(ctx, err))
+	err := q.acks.Do(ctx, d)
+	if errors.Is(err, backends.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return q.errorf("ack job %s: %w", d.Job.ID, err)
 	}
-	q.release(d)
-	q.depthDirty.Store(true)
-	return nil
+	return err
+}
+
+func (q *Queue) sendAcks(ctx context.Context, calls []*batch.Call[*backends.Delivery]) {
+	ds := make([]*backends.Delivery, len(calls))
+	for i, c := range calls {
+		ds[i] = c.Item
+	}
+	// Acks queued before Close are still sent: the client outlives it.
+	for i, err := range q.ackBatch(ctx, ds) {
+		calls[i].Err = err
+	}
 }
 
 // AckBatch finishes several deliveries with DeleteMessageBatch, ten per
 // request, and answers one error per delivery, in order (nil: deleted). A
 // worker that finishes jobs in bursts saves a request per job with it.
 func (q *Queue) AckBatch(ctx context.Context, ds []*backends.Delivery) []error {
-	errs := make([]error, len(ds))
 	if q.closed.Load() {
+		errs := make([]error, len(ds))
 		for i := range errs {
 			errs[i] = q.errorf("ack: %w", backends.ErrClosed)
 		}
 		return errs
 	}
+	return q.ackBatch(ctx, ds)
+}
+
+func (q *Queue) ackBatch(ctx context.Context, ds []*backends.Delivery) []error {
+	errs := make([]error, len(ds))
 	for start := 0; start < len(ds); start += 10 {
 		chunk := ds[start:min(start+10, len(ds))]
 		entries := make([]types.DeleteMessageBatchRequestEntry, len(chunk))
@@ -468,5 +489,6 @@ func (q *Queue) Close() error {
 		return nil
 	}
 	q.stop()
+	q.acks.Close()
 	return nil
 }

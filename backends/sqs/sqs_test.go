@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Admiral-Piett/goaws/app"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -356,5 +359,49 @@ func TestAckBatch(t *testing.T) {
 	}
 	if s.Depth != 0 {
 		t.Errorf("depth after AckBatch = %d, want 0", s.Depth)
+	}
+}
+
+// Concurrent acks share DeleteMessageBatch requests.
+func TestConcurrentAcksShareRequests(t *testing.T) {
+	var mu sync.Mutex
+	ops := map[string]int{}
+	opts := testOptions(createQueue(t, queueNameFor(t), time.Minute))
+	opts.Tune = func(o *awssqs.Options) {
+		queryProtocol(o)
+		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+			return s.Initialize.Add(middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				mu.Lock()
+				ops[awsmiddleware.GetOperationName(ctx)]++
+				mu.Unlock()
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+		})
+	}
+	q := newQueue(t, opts)
+	const n = 30
+	for i := range n {
+		if err := q.Enqueue(ctxT(t), backendtest.NewJob("q", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds := receiveN(t, q, n, 10*time.Second)
+	var wg sync.WaitGroup
+	for _, d := range ds {
+		wg.Go(func() {
+			if err := q.Ack(ctxT(t), d); err != nil {
+				t.Errorf("Ack: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	single, batched := ops["DeleteMessage"], ops["DeleteMessageBatch"]
+	mu.Unlock()
+	if single != 0 || batched < n/10 || batched >= n {
+		t.Errorf("%d acks made %d DeleteMessage and %d DeleteMessageBatch requests; want batches only, fewer than acks", n, single, batched)
+	}
+	if s, err := q.Stats(ctxT(t)); err != nil || s.Depth != 0 {
+		t.Errorf("after the acks: %+v, %v; want empty", s, err)
 	}
 }

@@ -142,6 +142,25 @@ func Canonical(name string) string {
 	return name
 }
 
+// AppendCanonical appends the canonical form of name (see Canonical) to dst.
+func AppendCanonical(dst, name []byte) []byte {
+	if !IsToken(name) {
+		return append(dst, name...)
+	}
+	upper := true
+	for _, c := range name {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		case !upper && 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+		upper = c == '-'
+	}
+	return dst
+}
+
 func canonicalSlow(name string) string {
 	var b strings.Builder
 	b.Grow(len(name))

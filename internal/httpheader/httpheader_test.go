@@ -66,6 +66,9 @@ func TestCanonicalMatchesTextproto(t *testing.T) {
 		if got, want := Canonical(n), textproto.CanonicalMIMEHeaderKey(n); got != want {
 			t.Errorf("Canonical(%q) = %q, want %q", n, got, want)
 		}
+		if got, want := string(AppendCanonical([]byte("x"), []byte(n))), "x"+textproto.CanonicalMIMEHeaderKey(n); got != want {
+			t.Errorf("AppendCanonical(%q) = %q, want %q", n, got, want)
+		}
 	}
 	if n := testing.AllocsPerRun(100, func() { Canonical("X-Request-Id") }); n != 0 {
 		t.Errorf("Canonical of a canonical name allocates %v times", n)

@@ -18,12 +18,18 @@ import (
 	redisbackend "github.com/openhqm/openhqm/backends/redis"
 	"github.com/openhqm/openhqm/config"
 	"github.com/openhqm/openhqm/router"
+	"github.com/openhqm/openhqm/workerpool"
 )
 
 // The Redis queue writes a submit's pending record with the job in one round
 // trip when the result store shares its server; the router takes that path
 // when the queue implements router.ResultEnqueuer.
 var _ router.ResultEnqueuer = (*redisbackend.ResultsQueue)(nil)
+
+// The same queue stores a worker's outcome with its ack; the worker pool
+// takes that path when the queue implements workerpool.ResultAcker and
+// writes the records of the generation's result store.
+var _ workerpool.ResultAcker = (*redisbackend.ResultsQueue)(nil)
 
 // handle is one open backend client, shared by every generation (and every
 // worker consumer) that uses it, and closed when the last of them lets go.
