@@ -5,6 +5,7 @@
 // durations, sizes, URLs, references, regexes, path templates and jq
 // already resolved. Every problem in user content is an hcl.Diagnostic
 // located at the offending attribute. The package also orders routes
-// (Precedence) and watches a configuration directory (Watcher). It imports
-// nothing else of openhqm.
+// (Precedence), watches a configuration directory (Watcher) and renders
+// diagnostics as text with source snippets, Terraform-shaped JSON or GitHub
+// annotations (WriteDiagnostics). It imports nothing else of openhqm.
 package config

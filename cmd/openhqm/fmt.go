@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+
+	"github.com/openhqm/openhqm/config"
 )
 
 const fmtSynopsis = `fmt [--check] [PATH...]
@@ -103,7 +105,7 @@ func fmtFile(name string, check bool, stdout, stderr io.Writer) int {
 	}
 	out, f, diags := formatSource(src, name)
 	if diags.HasErrors() {
-		writeDiagnosticsText(stderr, map[string]*hcl.File{name: f}, diags, false)
+		config.WriteText(stderr, map[string]*hcl.File{name: f}, diags, false)
 		return exitFailure
 	}
 	if bytes.Equal(src, out) {
@@ -133,7 +135,7 @@ func fmtStdin(stdin io.Reader, check bool, stdout, stderr io.Writer) int {
 	}
 	out, f, diags := formatSource(src, "<stdin>")
 	if diags.HasErrors() {
-		writeDiagnosticsText(stderr, map[string]*hcl.File{"<stdin>": f}, diags, false)
+		config.WriteText(stderr, map[string]*hcl.File{"<stdin>": f}, diags, false)
 		return exitFailure
 	}
 	if check {

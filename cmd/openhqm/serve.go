@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/openhqm/openhqm/config"
 	"github.com/openhqm/openhqm/internal/process"
 )
 
@@ -51,7 +52,7 @@ func runProcess(ctx context.Context, opts process.Options, path string, stderr i
 	switch {
 	case errors.As(err, &ce):
 		if len(ce.Diagnostics) > 0 {
-			writeDiagnosticsText(stderr, ce.Files, ce.Diagnostics, false)
+			config.WriteText(stderr, ce.Files, ce.Diagnostics, false)
 		}
 		fmt.Fprintf(stderr, "openhqm %s: %v\n", role, err)
 		return exitFailure

@@ -36,7 +36,7 @@ func validateMain(args []string, stdout, stderr io.Writer) int {
 func validate(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	var usage strings.Builder
 	fs := newFlagSet("validate", validateSynopsis, &usage)
-	format := fs.String("format", formatText, "output `format`: text, json or github")
+	format := fs.String("format", config.FormatText, "output `format`: text, json or github")
 	strict := fs.Bool("strict", false, "treat warnings as errors (exit 1)")
 	noColor := fs.Bool("no-color", false, "never color the text output")
 	paths, err := parseInterspersed(fs, args)
@@ -45,9 +45,9 @@ func validate(args []string, stdout, stderr io.Writer, lookupEnv func(string) (s
 		return exitOK
 	}
 	if err == nil {
-		err = oneOf("format", *format, formatText, formatJSON, formatGitHub)
+		err = oneOf("format", *format, config.FormatText, config.FormatJSON, config.FormatGitHub)
 		if err != nil {
-			*format = formatText // the requested format is unknown
+			*format = config.FormatText // the requested format is unknown
 		}
 	} else {
 		*format = sniffFormat(args)
@@ -73,22 +73,25 @@ func validate(args []string, stdout, stderr io.Writer, lookupEnv func(string) (s
 
 	var err2 error
 	switch {
-	case *format != formatText:
-		err2 = writeDiagnostics(stdout, *format, files, append(ioDiags, diags...), *strict, false)
+	case *format != config.FormatText:
+		err2 = config.WriteDiagnostics(stdout, *format, files, append(ioDiags, diags...), *strict, false)
 	case len(ioDiags) > 0:
 		// No verdict: part of the configuration could not be read.
-		if err2 = writeDiagnosticsText(stdout, files, diags, false); err2 == nil {
-			err2 = writeDiagnosticsText(stderr, nil, ioDiags, false)
+		if err2 = config.WriteText(stdout, files, diags, false); err2 == nil {
+			err2 = config.WriteText(stderr, nil, ioDiags, false)
 		}
 	default:
 		color := !*noColor && isTerminal(stdout, lookupEnv)
-		err2 = writeDiagnostics(stdout, *format, files, diags, *strict, color)
+		if err2 = config.WriteText(stdout, files, diags, color); err2 == nil {
+			errs, warns := config.CountDiagnostics(diags)
+			_, err2 = io.WriteString(stdout, textSummary(errs, warns, *strict))
+		}
 	}
 	if err2 != nil {
 		fmt.Fprintf(stderr, "openhqm validate: %v\n", err2)
 		return exitUsage
 	}
-	errs, warns := diagCounts(diags)
+	errs, warns := config.CountDiagnostics(diags)
 	switch {
 	case len(ioDiags) > 0:
 		return exitUsage
@@ -121,12 +124,12 @@ func sortDiagnostics(diags hcl.Diagnostics) {
 func reportCommandError(format string, stdout, stderr io.Writer, summary, detail string, code int) int {
 	diags := hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail}}
 	switch format {
-	case formatJSON:
-		writeDiagnosticsJSON(stdout, nil, diags, false)
-	case formatGitHub:
-		writeDiagnosticsGitHub(stdout, diags)
+	case config.FormatJSON:
+		config.WriteJSON(stdout, nil, diags, false)
+	case config.FormatGitHub:
+		config.WriteGitHub(stdout, diags)
 	default:
-		writeDiagnosticsText(stderr, nil, diags, false)
+		config.WriteText(stderr, nil, diags, false)
 	}
 	return code
 }
@@ -148,11 +151,11 @@ func sniffFormat(args []string) string {
 			}
 			value = args[i+1]
 		}
-		if value == formatJSON || value == formatGitHub {
+		if value == config.FormatJSON || value == config.FormatGitHub {
 			return value
 		}
 	}
-	return formatText
+	return config.FormatText
 }
 
 // isTerminal reports whether w is a terminal that accepts colors ($NO_COLOR

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/openhqm/openhqm/config"
 )
 
 // TestValidateDoesNotPrintSecrets: what env() and file() read never appears
@@ -48,7 +50,7 @@ route "r" {
 `)
 	env := map[string]string{"DB_PASSWORD": "hunter2", "API_TOKEN": "tok-5f9a1c"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	for _, format := range []string{formatText, formatJSON, formatGitHub} {
+	for _, format := range []string{config.FormatText, config.FormatJSON, config.FormatGitHub} {
 		t.Run(format, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			if code := validate([]string{"--format", format, cfg}, &stdout, &stderr, lookup); code != exitFailure {

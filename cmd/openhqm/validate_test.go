@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/openhqm/openhqm/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -46,7 +48,7 @@ func TestValidateGolden(t *testing.T) {
 		{"some-paths-missing", []string{dir + "/bad-reference.hcl", dir + "/does-not-exist.hcl"}, exitUsage},
 		{"usage", []string{"--bogus", dir + "/valid.hcl"}, exitUsage},
 	} {
-		for _, format := range []string{formatText, formatJSON, formatGitHub} {
+		for _, format := range []string{config.FormatText, config.FormatJSON, config.FormatGitHub} {
 			t.Run(tc.name+"/"+format, func(t *testing.T) {
 				var stdout, stderr bytes.Buffer
 				args := append([]string{"--format", format}, tc.args...)
@@ -58,7 +60,7 @@ func TestValidateGolden(t *testing.T) {
 				if stderr.Len() > 0 {
 					got += "--- stderr ---\n" + stderr.String()
 				}
-				if format == formatJSON && !json.Valid(stdout.Bytes()) {
+				if format == config.FormatJSON && !json.Valid(stdout.Bytes()) {
 					t.Errorf("stdout is not JSON:\n%s", stdout.String())
 				}
 				golden := filepath.Join(dir, tc.name+"."+format+".golden")
@@ -97,7 +99,7 @@ func TestValidateLocatesErrors(t *testing.T) {
 		if want := fmt.Sprintf("on %s line %d", tc.file, tc.line); !strings.Contains(text.String(), want) {
 			t.Errorf("text output lacks %q:\n%s", want, text.String())
 		}
-		var rep jsonReport
+		var rep config.Report
 		if err := json.Unmarshal(js.Bytes(), &rep); err != nil || rep.Valid || len(rep.Diagnostics) == 0 ||
 			rep.Diagnostics[0].Range == nil || rep.Diagnostics[0].Range.Start.Line != tc.line {
 			t.Errorf("json output does not locate line %d:\n%s", tc.line, js.String())

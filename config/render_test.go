@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func diagFixture(t *testing.T) (map[string]*hcl.File, hcl.Diagnostics) {
 func TestWriteDiagnosticsText(t *testing.T) {
 	files, diags := diagFixture(t)
 	var b bytes.Buffer
-	if err := writeDiagnostics(&b, formatText, files, diags, false, false); err != nil {
+	if err := WriteDiagnostics(&b, FormatText, files, diags, false, false); err != nil {
 		t.Fatal(err)
 	}
 	want := `Error: Unknown endpoint
@@ -49,7 +49,6 @@ Warning: Odd: value, 100%
 line one
 line two
 
-The configuration is invalid: 1 error, 1 warning.
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("text (-want +got):\n%s", diff)
@@ -59,23 +58,23 @@ The configuration is invalid: 1 error, 1 warning.
 func TestWriteDiagnosticsJSON(t *testing.T) {
 	files, diags := diagFixture(t)
 	var b bytes.Buffer
-	if err := writeDiagnosticsJSON(&b, files, diags, false); err != nil {
+	if err := WriteJSON(&b, files, diags, false); err != nil {
 		t.Fatal(err)
 	}
-	var got jsonReport
+	var got Report
 	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
 	ctx := `route "orders"`
-	want := jsonReport{
+	want := Report{
 		FormatVersion: "1.0", Valid: false, ErrorCount: 1, WarningCount: 1,
-		Diagnostics: []jsonDiagnostic{
+		Diagnostics: []ReportDiagnostic{
 			{
 				Severity: "error", Summary: "Unknown endpoint", Detail: `No endpoint "legcy" is defined; did you mean "legacy"?`,
-				Range: &jsonRange{Filename: "a.hcl", Start: jsonPos{2, 14, 30}, End: jsonPos{2, 21, 37}},
-				Snippet: &jsonSnippet{
+				Range: &ReportRange{Filename: "a.hcl", Start: ReportPos{2, 14, 30}, End: ReportPos{2, 21, 37}},
+				Snippet: &ReportSnippet{
 					Context: &ctx, Code: `  endpoint = "legcy"`, StartLine: 2,
-					HighlightStartOffset: 13, HighlightEndOffset: 20, Values: []jsonValue{},
+					HighlightStartOffset: 13, HighlightEndOffset: 20, Values: []ReportValue{},
 				},
 			},
 			{Severity: "warning", Summary: "Odd: value, 100%", Detail: "line one\nline two"},
@@ -94,7 +93,7 @@ func TestWriteDiagnosticsJSON(t *testing.T) {
 
 func TestWriteDiagnosticsJSONEmpty(t *testing.T) {
 	var b bytes.Buffer
-	if err := writeDiagnosticsJSON(&b, nil, nil, false); err != nil {
+	if err := WriteJSON(&b, nil, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), `"diagnostics": []`) || !strings.Contains(b.String(), `"valid": true`) {
@@ -105,7 +104,7 @@ func TestWriteDiagnosticsJSONEmpty(t *testing.T) {
 func TestWriteDiagnosticsGitHub(t *testing.T) {
 	files, diags := diagFixture(t)
 	var b bytes.Buffer
-	if err := writeDiagnostics(&b, formatGitHub, files, diags, false, false); err != nil {
+	if err := WriteDiagnostics(&b, FormatGitHub, files, diags, false, false); err != nil {
 		t.Fatal(err)
 	}
 	want := `::error file=a.hcl,line=2,col=14,endLine=2,endColumn=21,title=Unknown endpoint::No endpoint "legcy" is defined; did you mean "legacy"?
@@ -118,10 +117,10 @@ func TestWriteDiagnosticsGitHub(t *testing.T) {
 
 func TestStrictVerdict(t *testing.T) {
 	warn := hcl.Diagnostics{{Severity: hcl.DiagWarning, Summary: "w"}}
-	if r := newJSONReport(nil, warn, false); !r.Valid {
+	if r := NewReport(nil, warn, false); !r.Valid {
 		t.Error("warnings alone make the configuration invalid")
 	}
-	if r := newJSONReport(nil, warn, true); r.Valid {
+	if r := NewReport(nil, warn, true); r.Valid {
 		t.Error("--strict: warnings leave the configuration valid")
 	}
 }
@@ -132,7 +131,7 @@ func TestCaretWithTabsAndUnicode(t *testing.T) {
 	// `"é"` starts at byte 9 (column 6) and is 4 bytes, 3 characters long.
 	subj := hcl.Range{Filename: "t.hcl", Start: hcl.Pos{Line: 2, Column: 6, Byte: 9}, End: hcl.Pos{Line: 2, Column: 9, Byte: 13}}
 	var b bytes.Buffer
-	writeDiagnosticsText(&b, map[string]*hcl.File{"t.hcl": f}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "s", Subject: &subj}}, false)
+	WriteText(&b, map[string]*hcl.File{"t.hcl": f}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "s", Subject: &subj}}, false)
 	if want := "   2: \tb = \"é\" # x\n      \t    ^^^\n"; !strings.Contains(b.String(), want) {
 		t.Errorf("caret line missing; want %q in:\n%s", want, b.String())
 	}
