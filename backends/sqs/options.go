@@ -65,12 +65,17 @@ type Options struct {
 	Name string
 	// QueueURL is the queue's URL, as GetQueueUrl answers it. Required.
 	QueueURL string
-	// Region is the queue's AWS region. Default: the SDK's (AWS_REGION, the
-	// shared config), else the region in QueueURL's host.
+	// Region is the queue's AWS region. Default: the region in QueueURL's
+	// host when it is an AWS URL (the queue lives there, whatever
+	// AWS_REGION says), else the SDK's (AWS_REGION, the shared config).
 	Region string
 	// Endpoint, when set, is the base URL of an SQS-compatible server to
 	// talk to instead of AWS (tests, local runs).
 	Endpoint string
+	// Protocol is the wire protocol of SQS's API: ProtocolJSON (the
+	// default, the SDK's) or ProtocolQuery. AWS speaks both; some
+	// SQS-compatible servers (goaws 0.4, older emulators) speak only Query.
+	Protocol Protocol
 	// DeadLetter is the dead-letter queue: a queue name in the same account
 	// and region (resolved with GetQueueUrl on first use) or a full URL.
 	// Default: the queue's name + "-dlq" (before ".fifo" for a FIFO queue).
@@ -92,9 +97,20 @@ type Options struct {
 	// Logger receives the backend's logs. Default: discard.
 	Logger *slog.Logger
 	// Tune, when set, may adjust the SDK client's options after the
-	// defaults were applied (retries, HTTP client, protocol).
+	// defaults were applied (retries, HTTP client).
 	Tune func(*awssqs.Options)
 }
+
+// Protocol is a wire protocol of SQS's API.
+type Protocol string
+
+const (
+	// ProtocolJSON is AWS JSON 1.0, the SDK's default.
+	ProtocolJSON Protocol = "json"
+	// ProtocolQuery is the form-encoded Query protocol with XML answers,
+	// SQS's original one.
+	ProtocolQuery Protocol = "query"
+)
 
 func (o Options) withDefaults() (Options, error) {
 	u, err := url.Parse(o.QueueURL)
@@ -108,6 +124,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Name == "" {
 		o.Name = name
 	}
+	if o.Region == "" {
+		o.Region = regionOf(o.QueueURL)
+	}
 	if o.DeadLetter == "" {
 		if base, ok := strings.CutSuffix(name, ".fifo"); ok {
 			o.DeadLetter = base + "-dlq.fifo"
@@ -117,6 +136,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.DeadLetter == name || o.DeadLetter == o.QueueURL {
 		return o, fmt.Errorf("%w: the dead-letter queue must not be the queue", errOptions)
+	}
+	switch o.Protocol {
+	case "":
+		o.Protocol = ProtocolJSON
+	case ProtocolJSON, ProtocolQuery:
+	default:
+		return o, fmt.Errorf("%w: protocol %q is neither %q nor %q", errOptions, o.Protocol, ProtocolJSON, ProtocolQuery)
 	}
 	if o.Lease <= 0 {
 		o.Lease = 60 * time.Second

@@ -15,7 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/wire"
@@ -79,13 +81,14 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 		return nil, fmt.Errorf("%w: load AWS configuration: %w", errOptions, err)
 	}
 	if cfg.Region == "" {
-		if cfg.Region = regionOf(opts.QueueURL); cfg.Region == "" {
-			return nil, fmt.Errorf("%w: no region: set region, AWS_REGION, or use the queue's AWS URL", errOptions)
-		}
+		return nil, fmt.Errorf("%w: no region: set region, AWS_REGION, or use the queue's AWS URL", errOptions)
 	}
 	client := awssqs.NewFromConfig(cfg, func(o *awssqs.Options) {
 		if opts.Endpoint != "" {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
+		}
+		if opts.Protocol == ProtocolQuery {
+			o.Protocol = awsquery.New(schemas.AmazonSQS)
 		}
 		if opts.Tune != nil {
 			opts.Tune(o)

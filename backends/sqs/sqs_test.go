@@ -74,7 +74,7 @@ func TestOptions(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []Options{{}, {QueueURL: "jobs"}, {QueueURL: "https://sqs.eu-west-1.amazonaws.com/"}, {QueueURL: "https://h/1/jobs", DeadLetter: "jobs"}} {
+	for _, bad := range []Options{{}, {QueueURL: "jobs"}, {QueueURL: "https://sqs.eu-west-1.amazonaws.com/"}, {QueueURL: "https://h/1/jobs", DeadLetter: "jobs"}, {QueueURL: "https://h/1/jobs", Protocol: "xml"}} {
 		if _, err := New(context.Background(), bad); !errors.Is(err, errOptions) {
 			t.Errorf("New(%+v) = %v, want invalid options", bad, err)
 		}
@@ -368,7 +368,6 @@ func TestConcurrentAcksShareRequests(t *testing.T) {
 	ops := map[string]int{}
 	opts := testOptions(createQueue(t, queueNameFor(t), time.Minute))
 	opts.Tune = func(o *awssqs.Options) {
-		queryProtocol(o)
 		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
 			return s.Initialize.Add(middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 				mu.Lock()
