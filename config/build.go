@@ -324,7 +324,7 @@ func authField(a *Auth, n string) string {
 	return ""
 }
 
-var queueBackends = []string{"memory", "redis", "kafka"}
+var queueBackends = []string{"memory", "redis", "kafka", "sqs"}
 
 func (b *builder) buildQueue(r *rawQueue) {
 	m := &r.rawMeta
@@ -346,6 +346,7 @@ func (b *builder) buildQueue(r *rawQueue) {
 	base, baseMeta, baseAttr := r.Name, m, ""
 	b.blockFor(m, "redis", optMeta(r.Redis), q.Backend == BackendRedis, string(q.Backend))
 	b.blockFor(m, "kafka", optMeta(r.Kafka), q.Backend == BackendKafka, string(q.Backend))
+	b.blockFor(m, "sqs", optMeta(r.SQS), q.Backend == BackendSQS, string(q.Backend))
 	switch {
 	case q.Backend == BackendRedis && r.Redis != nil:
 		q.Redis = b.buildRedisQueue(r.Redis)
@@ -353,18 +354,27 @@ func (b *builder) buildQueue(r *rawQueue) {
 	case q.Backend == BackendKafka && r.Kafka != nil:
 		q.Kafka = b.buildKafka(r.Kafka)
 		base, baseMeta, baseAttr = q.Kafka.Topic, &r.Kafka.rawMeta, "topic"
+	case q.Backend == BackendSQS && r.SQS != nil:
+		q.SQS = b.buildSQS(r.SQS)
+		base, baseMeta, baseAttr = sqsQueueName(q.SQS.QueueURL), &r.SQS.rawMeta, "queue_url"
 	}
 	q.DeadLetter = base + "-dlq"
+	if q.SQS != nil {
+		q.DeadLetter = sqsDeadLetterFor(base)
+	}
 	if m.known("dead_letter") {
 		if r.DeadLetter == "" {
 			def := strconv.Quote(q.DeadLetter)
 			if o := baseMeta.originOf(baseAttr); o != "" {
 				def = fmt.Sprintf("(%s followed by \"-dlq\")", o)
 			}
-			b.errorf(m.valueAt("dead_letter"), "Empty name", "dead_letter is empty; name the dead-letter stream or topic, or remove the attribute for the default %s.", def)
+			b.errorf(m.valueAt("dead_letter"), "Empty name", "dead_letter is empty; name the dead-letter stream, topic or queue, or remove the attribute for the default %s.", def)
 		} else {
 			q.DeadLetter = r.DeadLetter
 		}
+	}
+	if q.SQS != nil {
+		b.checkSQSQueue(q, r)
 	}
 }
 

@@ -65,7 +65,7 @@ func (b *builder) check() {
 			if !b.refAt(w.elemAt("queues", i), q, named(&w.rawMeta, "queues", q), "queue", qNames) {
 				continue
 			} else if !b.cfg.Worker.Embedded && b.cfg.Queues[q].Backend == BackendMemory {
-				b.errorf(w.elemAt("queues", i), "Memory queue with a separate worker", "Queue %q is in memory, but worker.embedded = false means jobs are consumed by a separate openhqm worker process that cannot see this process's memory. Use a redis or kafka queue, or set embedded = true.", q)
+				b.errorf(w.elemAt("queues", i), "Memory queue with a separate worker", "Queue %q is in memory, but worker.embedded = false means jobs are consumed by a separate openhqm worker process that cannot see this process's memory. Use a redis, kafka or sqs queue, or set embedded = true.", q)
 			}
 		}
 	}
@@ -130,7 +130,7 @@ func (b *builder) queueUse(at *hcl.Range, name, user string) {
 	if q == nil || q.Backend != BackendMemory || b.cfg.Worker.Embedded {
 		return
 	}
-	b.errorf(at, "Memory queue with a separate worker", "%s writes to queue %q, which is in memory, but worker.embedded = false means a separate openhqm worker process consumes jobs and it cannot see this process's memory. Use a redis or kafka queue, or set worker.embedded = true.", user, name)
+	b.errorf(at, "Memory queue with a separate worker", "%s writes to queue %q, which is in memory, but worker.embedded = false means a separate openhqm worker process consumes jobs and it cannot see this process's memory. Use a redis, kafka or sqs queue, or set worker.embedded = true.", user, name)
 }
 
 // separateWorkerCheck reports, at worker.embedded = false, the memory queues
@@ -152,7 +152,7 @@ func (b *builder) separateWorkerCheck() {
 		}
 	}
 	if len(mem) > 0 {
-		b.errorf(w.at("embedded"), "Memory queue with a separate worker", "worker.embedded = false means a separate openhqm worker process consumes %s, which live in another process's memory and cannot be seen from there. Use a redis or kafka queue, or set embedded = true.", quoteList(mem))
+		b.errorf(w.at("embedded"), "Memory queue with a separate worker", "worker.embedded = false means a separate openhqm worker process consumes %s, which live in another process's memory and cannot be seen from there. Use a redis, kafka or sqs queue, or set embedded = true.", quoteList(mem))
 	}
 }
 

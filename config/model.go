@@ -99,6 +99,7 @@ const (
 	BackendMemory QueueBackend = "memory"
 	BackendRedis  QueueBackend = "redis"
 	BackendKafka  QueueBackend = "kafka"
+	BackendSQS    QueueBackend = "sqs"
 )
 
 // Queue is a named job queue.
@@ -107,9 +108,10 @@ type Queue struct {
 	Backend       QueueBackend
 	Redis         *RedisQueue   // set when Backend is redis
 	Kafka         *KafkaQueue   // set when Backend is kafka
+	SQS           *SQSQueue     // set when Backend is sqs
 	MaxDepth      int64         // default 100000; above it submits get 503
 	Lease         time.Duration // default 60s
-	DeadLetter    string        // stream/topic name; default "<stream or topic>-dlq"
+	DeadLetter    string        // stream/topic name, or SQS queue name or URL; default "<stream, topic or SQS queue>-dlq"
 	DeadLetterMax int64         // bound of the dead-letter stream; default 10000
 	Range         hcl.Range
 }
@@ -131,6 +133,15 @@ type KafkaQueue struct {
 	KeyHeader  string   // request header whose value is the partition key; empty: the route name
 	TLS        *TLS     // nil: plaintext
 	SASL       *SASL    // nil: no SASL
+}
+
+// SQSQueue holds the Amazon SQS settings of a queue. Credentials are not
+// part of the configuration: the AWS SDK's default chain finds them.
+type SQSQueue struct {
+	QueueURL string // the queue's URL
+	Region   string // default the region of an AWS QueueURL; "" leaves it to the SDK
+	Endpoint string // base URL of an SQS-compatible server; "" for AWS
+	Protocol string // "json" (default) or "query"
 }
 
 // TLS configures a TLS client connection.

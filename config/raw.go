@@ -73,12 +73,13 @@ type rawAuth struct {
 type rawQueue struct {
 	rawMeta
 	Name          string         `hcl:"name,label" doc:"The queue's name, referenced by routes, the submit API and worker.queues."`
-	Backend       string         `hcl:"backend,optional" doc:"Implementation: memory, redis or kafka; default \"memory\"."`
+	Backend       string         `hcl:"backend,optional" doc:"Implementation: memory, redis, kafka or sqs; default \"memory\"."`
 	Redis         *rawRedisQueue `hcl:"redis,block" doc:"Redis Streams settings; required when backend is redis."`
 	Kafka         *rawKafka      `hcl:"kafka,block" doc:"Kafka settings; required when backend is kafka."`
+	SQS           *rawSQS        `hcl:"sqs,block" doc:"Amazon SQS settings; required when backend is sqs. Credentials come from the AWS SDK's default chain (environment, shared config, web identity)."`
 	MaxDepth      int64          `hcl:"max_depth,optional" doc:"Jobs allowed to wait before submits get 503 + Retry-After; default 100000."`
 	Lease         string         `hcl:"lease,optional" doc:"How long a worker holds a job before it is redelivered, at least 1s and longer than the timeout of every route and submit_api using the queue; default \"60s\"."`
-	DeadLetter    string         `hcl:"dead_letter,optional" doc:"Stream or topic receiving failed jobs; default the stream or topic name + \"-dlq\"."`
+	DeadLetter    string         `hcl:"dead_letter,optional" doc:"Stream, topic or SQS queue receiving failed jobs (for SQS a queue name in the queue's account and region, or a queue URL); default the stream, topic or SQS queue name + \"-dlq\" (before \".fifo\" for a FIFO queue)."`
 	DeadLetterMax int64          `hcl:"dead_letter_max,optional" doc:"Bound of the dead-letter stream; default 10000."`
 }
 
@@ -99,6 +100,14 @@ type rawKafka struct {
 	KeyHeader  string   `hcl:"key_header,optional" doc:"Request header whose value is the partition key; default the route name."`
 	TLS        *rawTLS  `hcl:"tls,block" doc:"TLS toward the brokers; default plaintext."`
 	SASL       *rawSASL `hcl:"sasl,block" doc:"SASL authentication toward the brokers; default none."`
+}
+
+type rawSQS struct {
+	rawMeta
+	QueueURL string `hcl:"queue_url" doc:"URL of the queue as SQS answers it, such as \"https://sqs.eu-west-1.amazonaws.com/123456789012/jobs\" (a name ending in \".fifo\" is a FIFO queue); required."`
+	Region   string `hcl:"region,optional" doc:"AWS region of the queue; default the region in an AWS queue_url, else the SDK's (AWS_REGION, the shared config)."`
+	Endpoint string `hcl:"endpoint,optional" doc:"Base URL of an SQS-compatible server (tests, local runs) or a VPC endpoint to send requests to; default the AWS endpoint of the region."`
+	Protocol string `hcl:"protocol,optional" doc:"Wire protocol of the SQS API: json or query; AWS speaks both, some SQS-compatible servers (goaws 0.4, older emulators) only query; default \"json\"."`
 }
 
 type rawTLS struct {
