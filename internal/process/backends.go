@@ -16,6 +16,7 @@ import (
 	"github.com/openhqm/openhqm/backends/kafka"
 	"github.com/openhqm/openhqm/backends/memory"
 	redisbackend "github.com/openhqm/openhqm/backends/redis"
+	"github.com/openhqm/openhqm/backends/sqs"
 	"github.com/openhqm/openhqm/config"
 	"github.com/openhqm/openhqm/router"
 	"github.com/openhqm/openhqm/workerpool"
@@ -272,6 +273,21 @@ func openQueue(ctx context.Context, qc *config.Queue, layout *redisbackend.Resul
 			opts.TLS = tc
 		}
 		return kafka.New(opts)
+	case config.BackendSQS:
+		// Credentials come from the SDK's default chain, never from the
+		// configuration, so nothing here can log them.
+		s := qc.SQS
+		return sqs.New(ctx, sqs.Options{
+			Name:       qc.Name,
+			QueueURL:   s.QueueURL,
+			Region:     s.Region,
+			Endpoint:   s.Endpoint,
+			Protocol:   sqs.Protocol(s.Protocol),
+			DeadLetter: qc.DeadLetter,
+			Lease:      qc.Lease,
+			MaxDepth:   qc.MaxDepth,
+			Logger:     log,
+		})
 	}
 	return nil, fmt.Errorf("unknown queue backend %q", qc.Backend)
 }

@@ -2,11 +2,15 @@ package process
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/openhqm/openhqm/backends/sqs"
 	"github.com/openhqm/openhqm/config"
 	"github.com/openhqm/openhqm/internal/testredis"
 	"github.com/openhqm/openhqm/workerpool"
@@ -46,5 +50,74 @@ func TestRedisQueueWritesTheStoreItShares(t *testing.T) {
 				t.Errorf("the queue stores outcomes with its acks: %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// sqsConfig is a configuration with one SQS queue. Opening it makes no
+// request, so no server is needed.
+func sqsConfig(t *testing.T, protocol, route string) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	text := fmt.Sprintf(`
+endpoint "app" {
+  url = "http://127.0.0.1:1"
+}
+queue "jobs" {
+  backend = "sqs"
+  sqs {
+    queue_url = "http://127.0.0.1:1/100010001000/jobs"
+    region    = "us-east-1"
+    endpoint  = "http://127.0.0.1:1"
+    protocol  = %q
+  }
+}
+route %q {
+  match {
+    path_prefix = "/"
+  }
+  mode     = "async"
+  endpoint = "app"
+  queue    = "jobs"
+}
+`, protocol, route)
+	if err := os.WriteFile(filepath.Join(dir, "openhqm.hcl"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, diags, err := config.Load([]string{dir}, config.Options{Mode: config.ModeRuntime})
+	if err != nil || diags.HasErrors() {
+		t.Fatalf("load: %v %v", err, diags)
+	}
+	return cfg
+}
+
+// An SQS queue client is opened with its settings, kept by a reload that
+// leaves them unchanged, and opened again when one changes.
+func TestSQSQueueReusedWhileUnchanged(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	b := &backendSet{log: slog.New(slog.DiscardHandler), consumer: "test"}
+	ctx := context.Background()
+	apply := func(cfg *config.Config) *queueHandle {
+		t.Helper()
+		p, err := b.prepare(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.commit(p)
+		h := p.queues["jobs"]
+		t.Cleanup(func() { h.q.Close() })
+		return h
+	}
+	first := apply(sqsConfig(t, "query", "a"))
+	if _, ok := first.q.(*sqs.Queue); !ok {
+		t.Fatalf("queue client is a %T, want *sqs.Queue", first.q)
+	}
+	if again := apply(sqsConfig(t, "query", "b")); again != first {
+		t.Error("a reload that changed only a route opened the SQS queue again")
+	}
+	if changed := apply(sqsConfig(t, "json", "b")); changed == first {
+		t.Error("a reload that changed the protocol kept the old SQS client")
 	}
 }
