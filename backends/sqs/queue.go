@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,10 +14,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 
 	"github.com/openhqm/openhqm/backends"
@@ -69,7 +72,11 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	var load []func(*config.LoadOptions) error
+	log := opts.Logger.With("queue", opts.Name)
+	load := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(httpClient()),
+		config.WithLogger(sdkLogger{log}),
+	}
 	if opts.Region != "" {
 		load = append(load, config.WithRegion(opts.Region))
 	}
@@ -96,7 +103,7 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 	})
 	q := &Queue{
 		opts:   opts,
-		log:    opts.Logger.With("queue", opts.Name),
+		log:    log,
 		client: client,
 		fifo:   strings.HasSuffix(queueName(opts.QueueURL), ".fifo"),
 		held:   make(map[string]heldJob),
@@ -109,6 +116,31 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 	// bursts, and SQS requests take milliseconds, so four are in flight.
 	q.acks = batch.New(batch.Options{MaxItems: 10, Senders: 4}, nil, q.sendAcks)
 	return q, nil
+}
+
+// maxIdleConnsPerHost is how many idle connections to SQS the client
+// keeps. The SDK keeps 10; a serve with more submits in flight, or a worker
+// with more jobs finishing at once, would otherwise close and reopen (TLS
+// included) connections at every burst.
+const maxIdleConnsPerHost = 128
+
+func httpClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = max(t.MaxIdleConns, maxIdleConnsPerHost)
+		t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	})
+}
+
+// sdkLogger sends the SDK's own messages (such as a response body not
+// drained after a request was cancelled) to the backend's logger at debug
+// level: the errors that matter come back from the calls and are logged
+// where they are handled. The SDK logs no request or response content
+// unless ClientLogMode asks for it, which the backend never sets, so
+// credentials and signatures never reach the log.
+type sdkLogger struct{ log *slog.Logger }
+
+func (l sdkLogger) Logf(class logging.Classification, format string, v ...any) {
+	l.log.Debug("aws sdk: "+fmt.Sprintf(format, v...), "level", string(class))
 }
 
 func (q *Queue) errorf(format string, args ...any) error {
