@@ -5,17 +5,18 @@
 # by side, then the latency each proxy adds over one connection, then openhqm's
 # peak RSS.
 #
-# Then, with ASYNC="redis kafka" (the default; ASYNC= skips it), the async
+# Then, with ASYNC="redis kafka sqs" (the default; ASYNC= skips it), the async
 # path: accepted submits per second (POST of a 1 KiB body, 202 once the job
 # is stored) with each queue backend; then serve stops and one `openhqm
 # worker` drains the backlog (bench/drain -attach): completed jobs per
 # second, the worker's and the app's CPU per job, and Redis commands per job
 # (INFO commandstats, commands run inside scripts included), and
 # redis-server's CPU per job: with the worker, the app and Redis on the same
-# cores, the CPU columns show what bounds the drain. SQS is not
-# measured: the configuration cannot name an SQS queue yet.
+# cores, the CPU columns show what bounds the drain. Kafka runs on kfake and
+# SQS on goaws, both in-process test servers: their figures are openhqm's
+# cost plus the test server's, not a real cluster's or AWS's.
 #
-# Knobs: DURATION=8s WARMUP=2s CONNS=50 REPS=1 LAT_DURATION=3s TARGETS="direct openhqm nginx haproxy fhproxy" ASYNC="redis kafka"
+# Knobs: DURATION=8s WARMUP=2s CONNS=50 REPS=1 LAT_DURATION=3s TARGETS="direct openhqm nginx haproxy fhproxy" ASYNC="redis kafka sqs"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -29,7 +30,7 @@ BIN=$OUT/bin
 mkdir -p "$BIN" "$OUT/raw" "$OUT/run"
 
 echo "building..."
-go build -o "$BIN/" ./bench/upstream ./bench/loadgen ./bench/kfake ./bench/drain ./cmd/openhqm
+go build -o "$BIN/" ./bench/upstream ./bench/loadgen ./bench/kfake ./bench/goaws ./bench/drain ./cmd/openhqm
 if [ -d ../shared/bench/fhproxy ]; then
 	(cd ../shared/bench && go build -o "$BIN/fhproxy" ./fhproxy) || echo "fhproxy: build failed, left out"
 fi
@@ -147,7 +148,7 @@ nginx_rps=$(med "${rps[nginx]:-}")
 
 # ---- async ----------------------------------------------------------------
 for t in "${targets[@]}"; do [ "$t" = direct ] || kill "${pid[$t]}" 2>/dev/null || true; done
-ASYNC=${ASYNC-redis kafka}
+ASYNC=${ASYNC-redis kafka sqs}
 if [ -n "$ASYNC" ]; then
 	command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install -y redis-server" >&2; exit 1; }
 	mkdir -p "$OUT/run/redis"
@@ -157,6 +158,11 @@ if [ -n "$ASYNC" ]; then
 	for b in $ASYNC; do
 		redis-cli -p 16390 flushall >/dev/null
 		if [ "$b" = kafka ]; then start kfake "$BIN/kfake" -port 19092 -topics openhqm-bench; wait_port 19092; fi
+		if [ "$b" = sqs ]; then
+			# The SDK's default chain takes these; goaws checks no signature.
+			export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true
+			start goaws "$BIN/goaws" -port 19324 -queue openhqm-bench -visibility 30s; wait_port 19324
+		fi
 		start "serve-$b" "$BIN/openhqm" serve -c "bench/openhqm-async-$b.hcl"
 		wait_port 18010
 		sp=${pid[serve-$b]}
@@ -193,6 +199,7 @@ if [ -n "$ASYNC" ]; then
 			-metrics http://127.0.0.1:18020/metrics -app-pid "${pid[direct]}" -want "$want" 2>"$OUT/raw/drain-$b.txt") ||
 			{ echo "warning: async $b: the drain failed:" >&2; cat "$OUT/raw/drain-$b.txt" >&2; }
 		[ "$b" = kafka ] && kill "${pid[kfake]}" 2>/dev/null || true
+		[ "$b" = sqs ] && kill "${pid[goaws]}" 2>/dev/null || true
 		sleep 0.5
 	done
 	field() { awk -v k="$2" '{for (i = 1; i < NF; i += 2) if ($i == k) print $(i+1)}' <<<"$1"; }

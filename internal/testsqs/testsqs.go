@@ -120,7 +120,10 @@ func StartMain(opts ...Option) (*Server, error) {
 		running.Store(false)
 		return nil, err
 	}
-	logrus.SetOutput(io.Discard) // goaws logs every request
+	// goaws logs every request at info level; below warn logrus does not
+	// even format them.
+	logrus.SetOutput(io.Discard)
+	logrus.SetLevel(logrus.WarnLevel)
 	host, port, _ := net.SplitHostPort(l.Addr().String())
 	app.CurrentEnvironment.Host, app.CurrentEnvironment.Port = host, port // its queue URLs
 	app.CurrentEnvironment.AccountID = AccountID
