@@ -138,10 +138,11 @@ type KafkaQueue struct {
 // SQSQueue holds the Amazon SQS settings of a queue. Credentials are not
 // part of the configuration: the AWS SDK's default chain finds them.
 type SQSQueue struct {
-	QueueURL string // the queue's URL
-	Region   string // default the region of an AWS QueueURL; "" leaves it to the SDK
-	Endpoint string // base URL of an SQS-compatible server; "" for AWS
-	Protocol string // "json" (default) or "query"
+	QueueURL  string // the queue's URL
+	Region    string // default the region of an AWS QueueURL; "" leaves it to the SDK
+	Endpoint  string // base URL of an SQS-compatible server; "" for AWS
+	Protocol  string // "json" (default) or "query"
+	KeyHeader string // request header whose value is a FIFO queue's message group; empty: the route name
 }
 
 // TLS configures a TLS client connection.

@@ -104,10 +104,11 @@ type rawKafka struct {
 
 type rawSQS struct {
 	rawMeta
-	QueueURL string `hcl:"queue_url" doc:"URL of the queue as SQS answers it, such as \"https://sqs.eu-west-1.amazonaws.com/123456789012/jobs\" (a name ending in \".fifo\" is a FIFO queue); required."`
-	Region   string `hcl:"region,optional" doc:"AWS region of the queue; default the region in an AWS queue_url, else the SDK's (AWS_REGION, the shared config)."`
-	Endpoint string `hcl:"endpoint,optional" doc:"Base URL of an SQS-compatible server (tests, local runs) or a VPC endpoint to send requests to; default the AWS endpoint of the region."`
-	Protocol string `hcl:"protocol,optional" doc:"Wire protocol of the SQS API: json or query; AWS speaks both, some SQS-compatible servers (goaws 0.4, older emulators) only query; default \"json\"."`
+	QueueURL  string `hcl:"queue_url" doc:"URL of the queue as SQS answers it, such as \"https://sqs.eu-west-1.amazonaws.com/123456789012/jobs\" (a name ending in \".fifo\" is a FIFO queue); required."`
+	Region    string `hcl:"region,optional" doc:"AWS region of the queue; default the region in an AWS queue_url, else the SDK's (AWS_REGION, the shared config)."`
+	Endpoint  string `hcl:"endpoint,optional" doc:"Base URL of an SQS-compatible server (tests, local runs) or a VPC endpoint to send requests to; default the AWS endpoint of the region."`
+	Protocol  string `hcl:"protocol,optional" doc:"Wire protocol of the SQS API: json or query; AWS speaks both, some SQS-compatible servers (goaws 0.4, older emulators) only query; default \"json\"."`
+	KeyHeader string `hcl:"key_header,optional" doc:"For a FIFO queue, request header whose value is the job's message group: SQS hands out a group's jobs in order, one batch at a time; default the route name (each route's jobs in one group)."`
 }
 
 type rawTLS struct {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/textproto"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -110,6 +111,14 @@ func (b *builder) buildSQS(r *rawSQS) *SQSQueue {
 		if _, err := parseHTTPURL(r.Endpoint); err != nil {
 			b.errorf(m.valueAt("endpoint"), "Invalid URL", "The sqs endpoint %s.", m.tail("endpoint", err))
 		}
+	}
+	if m.known("key_header") {
+		if !IsToken(r.KeyHeader) {
+			b.errorf(m.valueAt("key_header"), "Invalid header name", "%s is not a valid header name.", m.quote("key_header", r.KeyHeader))
+		} else if m.known("queue_url") && !strings.HasSuffix(sqsQueueName(r.QueueURL), ".fifo") {
+			b.warnf(m.at("key_header"), "Key header has no effect", "key_header sets the message group of a FIFO queue, and this queue is a standard one (its name does not end in \".fifo\"); remove key_header.")
+		}
+		s.KeyHeader = textproto.CanonicalMIMEHeaderKey(r.KeyHeader)
 	}
 	urlRegion, urlOnAWS := "", false
 	if m.known("queue_url") {

@@ -31,7 +31,7 @@ func TestSQSQueueModel(t *testing.T) {
 			"https://sqs.eu-west-1.amazonaws.com/123456789012/openhqm-failed",
 		},
 		"orders": {
-			SQSQueue{QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo", Region: "us-east-1", Protocol: "json"},
+			SQSQueue{QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo", Region: "us-east-1", Protocol: "json", KeyHeader: "X-Tenant"},
 			"orders-dlq.fifo",
 		},
 		"local": {

@@ -124,6 +124,16 @@ func TestExamplesCoverTheirPurpose(t *testing.T) {
 			t.Errorf("client_auth %v, rate_limit %v, retry %v, submit_api %v; want all", clientAuth, rateLimit, retry, cfg.SubmitAPI != nil)
 		}
 	})
+	t.Run("sqs", func(t *testing.T) {
+		cfg := load(t, "sqs.hcl")
+		q := cfg.Queues["jobs"]
+		if q == nil || q.Backend != config.BackendSQS || q.SQS == nil || q.SQS.Region == "" {
+			t.Fatalf("queue jobs is %+v, want an SQS queue with its region", q)
+		}
+		if cfg.Worker.Embedded || cfg.Results.Backend != config.BackendRedis {
+			t.Errorf("embedded %v, results %s; want separate workers and results they can reach", cfg.Worker.Embedded, cfg.Results.Backend)
+		}
+	})
 	t.Run("worker", func(t *testing.T) {
 		cfg := load(t, "worker.hcl")
 		if cfg.Worker.Embedded {

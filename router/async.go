@@ -79,7 +79,7 @@ type asyncRoute struct {
 	endpoint   string
 	queueName  string
 	queue      Enqueuer
-	keyHeader  string   // request header giving the Kafka partition key; "" none
+	keyHeader  string   // request header giving the Kafka partition key or SQS FIFO message group; "" none
 	principals []string // hex SHA-256 of the client_auth tokens, by token index
 	accepted   prometheus.Counter
 	rejected   map[string]prometheus.Counter
@@ -168,6 +168,8 @@ func (s *Server) asyncRoute(cfg *config.Config, deps Deps, a *asyncGeneration, n
 	}
 	if qc := cfg.Queues[queue]; qc != nil && qc.Backend == config.BackendKafka && qc.Kafka != nil {
 		ar.keyHeader = qc.Kafka.KeyHeader
+	} else if qc != nil && qc.Backend == config.BackendSQS && qc.SQS != nil {
+		ar.keyHeader = qc.SQS.KeyHeader
 	}
 	if auth := newClientAuth(ca); auth != nil {
 		for _, d := range auth.digests {

@@ -426,3 +426,30 @@ func TestResultEnqueuerIsUsed(t *testing.T) {
 		t.Errorf("queued %s, answered %s", d.Job.ID, id)
 	}
 }
+
+// A queue's key_header (Kafka's partition key, an SQS FIFO queue's message
+// group) sets the job's key; without the header the key is the route name.
+func TestJobKeyFromQueueKeyHeader(t *testing.T) {
+	for _, qc := range []*config.Queue{
+		{Name: "jobs", Backend: config.BackendKafka, Kafka: &config.KafkaQueue{KeyHeader: "X-Tenant"}},
+		{Name: "jobs", Backend: config.BackendSQS, SQS: &config.SQSQueue{KeyHeader: "X-Tenant"}},
+	} {
+		t.Run(string(qc.Backend), func(t *testing.T) {
+			cfg := asyncConfig(t)
+			cfg.Queues["jobs"] = qc
+			e := startAsync(t, cfg, nil, nil)
+			for _, tc := range []struct{ tenant, want string }{{"acme", "acme"}, {"", "orders"}} {
+				var hdr []string
+				if tc.tenant != "" {
+					hdr = []string{"X-Tenant", tc.tenant}
+				}
+				if resp := send(t, e.addr, newReq("POST", "/orders", []byte("{}"), hdr...)); resp.StatusCode() != 202 {
+					t.Fatalf("submit: %d %s", resp.StatusCode(), resp.Body())
+				}
+				if got := e.receiveOne(t).Job.Key; got != tc.want {
+					t.Errorf("X-Tenant %q: job key %q, want %q", tc.tenant, got, tc.want)
+				}
+			}
+		})
+	}
+}

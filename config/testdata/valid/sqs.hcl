@@ -1,7 +1,7 @@
 # SQS queues: one on AWS (region from its URL, dead letters in a queue named
-# by URL), one FIFO queue (default dead-letter queue "orders-dlq.fifo"), and
-# one on an SQS-compatible server that speaks only the Query protocol, with
-# separate workers consuming all of them.
+# by URL), one FIFO queue (default dead-letter queue "orders-dlq.fifo", jobs
+# grouped by tenant), and one on an SQS-compatible server that speaks only
+# the Query protocol, with separate workers consuming all of them.
 endpoint "app" { url = "http://127.0.0.1:8080" }
 
 queue "jobs" {
@@ -17,9 +17,10 @@ queue "jobs" {
 queue "orders" {
   backend = "sqs"
   sqs {
-    queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo"
-    region    = "us-east-1"
-    protocol  = "json"
+    queue_url  = "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo"
+    region     = "us-east-1"
+    protocol   = "json"
+    key_header = "x-tenant"
   }
   lease = "12h"
 }
