@@ -130,7 +130,7 @@ func StartMain(opts ...Option) (*Server, error) {
 	app.CurrentEnvironment.QueueAttributeDefaults.VisibilityTimeout = 30
 	app.CurrentEnvironment.QueueAttributeDefaults.MaximumMessageSize = MaxMessageSize
 
-	var h http.Handler = goawsrouter.New()
+	h := goawsrouter.New()
 	if o.countReceives {
 		h = countReceives(h)
 	}
