@@ -416,8 +416,12 @@ func (b *builder) name(m *rawMeta, attr, raw, def, defShown string) string {
 
 func (b *builder) buildRedisQueue(r *rawRedisQueue) *RedisQueue {
 	m := &r.rawMeta
-	b.redisURL(m, r.URL)
-	return &RedisQueue{URL: r.URL, Stream: b.name(m, "stream", r.Stream, "openhqm-requests", ""), Group: b.name(m, "group", r.Group, "openhqm-workers", "")}
+	return &RedisQueue{
+		RedisConn: b.buildRedisConn(redisBlock{m: m, url: r.URL, sentinel: r.Sentinel, cluster: r.Cluster, tls: r.TLS, minReplicas: r.MinReplicas}),
+		Stream:    b.name(m, "stream", r.Stream, "openhqm-requests", ""),
+		Group:     b.name(m, "group", r.Group, "openhqm-workers", ""),
+		Shards:    int(b.atLeast(m, "shards", r.Shards, 1, 1)),
+	}
 }
 
 var kafkaVersion = regexp.MustCompile(`^\d+\.\d+\.\d+(\.\d+)?$`)
@@ -500,8 +504,9 @@ func (b *builder) buildResults(r *rawResults) {
 	res.Backend = QueueBackend(b.oneOf(m, "backend", r.Backend, "memory", "Invalid results backend", []string{"memory", "redis"}))
 	b.blockFor(m, "redis", optMeta(r.Redis), res.Backend == BackendRedis, string(res.Backend))
 	if res.Backend == BackendRedis && r.Redis != nil {
-		b.redisURL(&r.Redis.rawMeta, r.Redis.URL)
-		res.RedisURL = r.Redis.URL
+		rr := r.Redis
+		c := b.buildRedisConn(redisBlock{m: &rr.rawMeta, url: rr.URL, sentinel: rr.Sentinel, cluster: rr.Cluster, tls: rr.TLS, minReplicas: rr.MinReplicas})
+		res.Redis, res.RedisURL = &c, c.URL
 	}
 	res.TTL = b.positiveDur(m, "ttl", r.TTL, time.Hour, "Invalid ttl")
 	res.MaxEntries = int(b.atLeast(m, "max_entries", int64(r.MaxEntries), 1, 100000))

@@ -118,9 +118,10 @@ type Queue struct {
 
 // RedisQueue holds the Redis Streams settings of a queue.
 type RedisQueue struct {
-	URL    string // redis:// or rediss:// URL
+	RedisConn
 	Stream string // default "openhqm-requests"
 	Group  string // default "openhqm-workers"
+	Shards int    // streams the queue is split over; default 1
 }
 
 // KafkaQueue holds the Kafka settings of a queue.
@@ -165,7 +166,8 @@ type Results struct {
 	Backend    QueueBackend  // memory | redis
 	TTL        time.Duration // counted from completion; default 1h
 	MaxEntries int           // memory backend bound; default 100000
-	RedisURL   string        // set when Backend is redis
+	RedisURL   string        // Redis.URL, kept for callers of earlier releases
+	Redis      *RedisConn    // set when Backend is redis
 	Prefix     string        // Redis key prefix; default "openhqm:"
 }
 
