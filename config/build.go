@@ -421,6 +421,7 @@ func (b *builder) buildRedisQueue(r *rawRedisQueue) *RedisQueue {
 		Stream:    b.name(m, "stream", r.Stream, "openhqm-requests", ""),
 		Group:     b.name(m, "group", r.Group, "openhqm-workers", ""),
 		Shards:    int(b.atLeast(m, "shards", r.Shards, 1, 1)),
+		KeyHeader: b.keyHeader(m, r.KeyHeader),
 	}
 }
 
@@ -452,12 +453,7 @@ func (b *builder) buildKafka(r *rawKafka) *KafkaQueue {
 	if m.known("version") && !kafkaVersion.MatchString(r.Version) {
 		b.errorf(m.valueAt("version"), "Invalid Kafka version", "%s is not a Kafka version; write it as \"3.6.0\".", m.quote("version", r.Version))
 	}
-	if m.known("key_header") {
-		if !IsToken(r.KeyHeader) {
-			b.errorf(m.valueAt("key_header"), "Invalid header name", "%s is not a valid header name.", m.quote("key_header", r.KeyHeader))
-		}
-		k.KeyHeader = textproto.CanonicalMIMEHeaderKey(r.KeyHeader)
-	}
+	k.KeyHeader = b.keyHeader(m, r.KeyHeader)
 	if t := r.TLS; t != nil {
 		tm := &t.rawMeta
 		k.TLS = &TLS{CAFile: b.tlsFile(tm, "ca_file", t.CAFile), CertFile: b.tlsFile(tm, "cert_file", t.CertFile), KeyFile: b.tlsFile(tm, "key_file", t.KeyFile), InsecureSkipVerify: t.InsecureSkipVerify}
@@ -474,6 +470,17 @@ func (b *builder) buildKafka(r *rawKafka) *KafkaQueue {
 		}
 	}
 	return k
+}
+
+// keyHeader checks an optional key_header attribute and canonicalizes it.
+func (b *builder) keyHeader(m *rawMeta, raw string) string {
+	if !m.known("key_header") {
+		return ""
+	}
+	if !IsToken(raw) {
+		b.errorf(m.valueAt("key_header"), "Invalid header name", "%s is not a valid header name.", m.quote("key_header", raw))
+	}
+	return textproto.CanonicalMIMEHeaderKey(raw)
 }
 
 // tlsFile resolves a TLS file against the configuration file's directory and

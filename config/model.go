@@ -122,6 +122,9 @@ type RedisQueue struct {
 	Stream string // default "openhqm-requests"
 	Group  string // default "openhqm-workers"
 	Shards int    // streams the queue is split over; default 1
+	// KeyHeader is the request header whose value picks a job's shard;
+	// empty: shards in turn.
+	KeyHeader string
 }
 
 // KafkaQueue holds the Kafka settings of a queue.

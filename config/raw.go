@@ -93,6 +93,7 @@ type rawRedisQueue struct {
 	Group       string            `hcl:"group,optional" doc:"Consumer group; default \"openhqm-workers\"."`
 	Shards      int64             `hcl:"shards,optional" doc:"Streams the queue is split over, each under its own hash tag so that a cluster spreads them over its primaries; jobs keep their order within a shard only; default 1."`
 	MinReplicas int64             `hcl:"min_replicas,optional" doc:"Replicas that must confirm a submit (WAIT) before it is answered 202, else 503; default 0."`
+	KeyHeader   string            `hcl:"key_header,optional" doc:"With shards, request header whose value picks the job's shard (jobs with equal values keep their order); default none: shards in turn, skipping those whose primary is failing."`
 }
 
 type rawRedisSentinel struct {
