@@ -120,8 +120,12 @@ type shard struct {
 	enqueues *batch.Batcher[entry]      // nil when batching is disabled
 	settles  *batch.Batcher[settleItem] // acks (with records, for a ResultsQueue); nil when batching is disabled
 
-	// failingUntil (unix ns): producers skip the shard, and consumers of a
-	// sharded queue leave it alone, until then (see fail).
+	// refusingUntil (unix ns): producers skip the shard until then; set
+	// when a write failed, its primary unreachable or without the replicas
+	// that must confirm it (see refused).
+	refusingUntil atomic.Int64
+	// failingUntil (unix ns): consumers of a sharded queue leave the shard
+	// alone until then; set when a read failed (see fail).
 	failingUntil atomic.Int64
 
 	claimMu   sync.Mutex
@@ -137,14 +141,36 @@ type shard struct {
 // time a Sentinel or Cluster failover takes to be noticed.
 const failFor = time.Second
 
-// fail marks the shard failing when err says its Redis cannot take work.
+// fail marks the shard failing for consumers when err says its Redis
+// cannot be read.
 func (sh *shard) fail(err error) {
-	if errors.Is(err, backends.ErrUnavailable) && !errors.Is(err, errNotReplicated) {
+	if errors.Is(err, backends.ErrUnavailable) {
 		sh.failingUntil.Store(time.Now().Add(failFor).UnixNano())
 	}
 }
 
 func (sh *shard) failing(now int64) bool { return sh.failingUntil.Load() > now }
+
+// refused marks the shard refusing for producers when err says a write
+// could not be stored there, or not confirmed by enough replicas (a
+// promoted replica has none until another one syncs with it); any other
+// outcome clears the mark.
+func (sh *shard) refused(err error) {
+	if errors.Is(err, backends.ErrUnavailable) {
+		sh.refusingUntil.Store(time.Now().Add(failFor).UnixNano())
+	} else {
+		sh.refusingUntil.Store(0)
+	}
+}
+
+// admit reports whether a producer may use the shard now: yes when it
+// refused nothing lately; no while it is marked; and, once the mark
+// expired, yes for the one producer that renews the mark first, whose job
+// probes the shard while the others keep going elsewhere.
+func (sh *shard) admit(now int64) bool {
+	until := sh.refusingUntil.Load()
+	return until == 0 || (until <= now && sh.refusingUntil.CompareAndSwap(until, now+int64(failFor)))
+}
 
 func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {
@@ -272,8 +298,8 @@ func (q *Queue) enqueueIn(ctx context.Context, sh *shard, e entry) error {
 }
 
 // pick is the shard a job goes to: the only one; with KeyedShards the hash
-// of its key; else the next in turn whose primary is not failing (all of
-// them failing: the next in turn).
+// of its key; else the next in turn that did not refuse a write in the last
+// second (all of them did: the next in turn).
 func (q *Queue) pick(job *backends.Job) *shard {
 	n := uint32(len(q.shards))
 	if n == 1 {
@@ -287,7 +313,7 @@ func (q *Queue) pick(job *backends.Job) *shard {
 	first := q.produce.Add(1) - 1
 	now := time.Now().UnixNano()
 	for k := range n {
-		if sh := q.shards[(first+k)%n]; !sh.failing(now) {
+		if sh := q.shards[(first+k)%n]; sh.admit(now) {
 			if k > 0 {
 				q.produce.Store(first + k + 1)
 			}
@@ -319,7 +345,9 @@ func (q *Queue) enqueueBatch(ctx context.Context, sh *shard, reqs []*batch.Call[
 	}
 	if err != nil {
 		err = classify(err)
-		sh.fail(err)
+	}
+	if len(q.shards) > 1 {
+		sh.refused(err)
 	}
 	for i, r := range reqs {
 		switch {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/openhqm/openhqm/backends"
 )
 
 // Replicas is the durability asked of writes (Options.MinReplicas,
@@ -46,14 +48,51 @@ func runScript(ctx context.Context, rdb goredis.UniversalClient, s *goredis.Scri
 	if rep.N <= 0 {
 		return s.Run(ctx, rdb, keys, args...)
 	}
-	return runEach(ctx, rdb, s, rep, []scriptCall{{keys, args}})[0]
+	return runEach(ctx, rdb, s, rep, nil, []scriptCall{{keys, args}})[0]
+}
+
+// primaries remembers which primaries of a cluster refused a write lately,
+// so that the calls of a batch bound for them fail at once instead of
+// holding up the calls bound for the others. The zero value is ready.
+type primaries struct {
+	refusing sync.Map // addr → unix ns until which calls to it fail at once
+}
+
+var errPrimaryRefusing = errors.New("the primary refused a write in the last second")
+
+// admit reports whether calls may go to addr now: yes when it refused
+// nothing lately; no while it is marked; and, once the mark expired, yes
+// for the one caller that renews the mark first, which probes it while the
+// others keep failing at once.
+func (p *primaries) admit(addr string, now int64) bool {
+	if p == nil {
+		return true
+	}
+	until, ok := p.refusing.Load(addr)
+	if !ok {
+		return true
+	}
+	return until.(int64) <= now && p.refusing.CompareAndSwap(addr, until, now+int64(failFor))
+}
+
+// answered records the outcome of calls sent to addr.
+func (p *primaries) answered(addr string, refused bool) {
+	switch {
+	case p == nil:
+	case refused:
+		p.refusing.Store(addr, time.Now().Add(failFor).UnixNano())
+	default:
+		p.refusing.Delete(addr)
+	}
 }
 
 // runEach runs s once per call, pipelined, with one WAIT after the calls
 // when rep.N > 0. On a cluster the calls are grouped by the primary that
-// holds their slot, one pipeline per primary, all at once. A call whose
-// write was not confirmed by enough replicas answers errNotReplicated.
-func runEach(ctx context.Context, rdb goredis.UniversalClient, s *goredis.Script, rep Replicas, calls []scriptCall) []*goredis.Cmd {
+// holds their slot, one pipeline per primary, all at once; with health,
+// the calls bound for a primary that refused a write in the last second
+// fail at once. A call whose write was not confirmed by enough replicas
+// answers errNotReplicated.
+func runEach(ctx context.Context, rdb goredis.UniversalClient, s *goredis.Script, rep Replicas, health *primaries, calls []scriptCall) []*goredis.Cmd {
 	cmds := make([]*goredis.Cmd, len(calls))
 	cc, ok := rdb.(*goredis.ClusterClient)
 	if !ok {
@@ -61,8 +100,12 @@ func runEach(ctx context.Context, rdb goredis.UniversalClient, s *goredis.Script
 		return cmds
 	}
 	groups := map[*goredis.Client][]int{}
+	now := time.Now().UnixNano()
 	for i, c := range calls {
 		node, err := cc.MasterForKey(ctx, c.keys[0])
+		if err == nil && !health.admit(node.Options().Addr, now) {
+			err = errPrimaryRefusing
+		}
 		if err != nil {
 			cmds[i] = goredis.NewCmd(ctx)
 			cmds[i].SetErr(err)
@@ -80,13 +123,17 @@ func runEach(ctx context.Context, rdb goredis.UniversalClient, s *goredis.Script
 			}
 			out := make([]*goredis.Cmd, len(idx))
 			pipeline(ctx, node, s, rep, sub, out)
+			failed := false
 			for j, i := range idx {
 				cmds[i] = out[j]
-				if err := out[j].Err(); err != nil && !errors.Is(err, errNotReplicated) {
+				err := out[j].Err()
+				if err != nil && !errors.Is(err, errNotReplicated) {
 					// A moved slot or a dead primary: learn the new layout.
 					reload.Do(func() { cc.ReloadState(ctx) })
 				}
+				failed = failed || (err != nil && errors.Is(classify(err), backends.ErrUnavailable))
 			}
+			health.answered(node.Options().Addr, failed)
 		})
 	}
 	wg.Wait()

@@ -117,6 +117,7 @@ type Results struct {
 	opts      ResultsOptions
 	layout    ResultsLayout
 	writes    *batch.Batcher[settleItem] // nil when batching is disabled
+	primaries primaries                  // on a cluster: those that refused writes lately
 	closed    atomic.Bool
 }
 
@@ -199,7 +200,7 @@ func (s *Results) put(ctx context.Context, op string, r *backends.Result, ttl ti
 
 func (s *Results) send(ctx context.Context, reqs []*batch.Call[settleItem]) {
 	if s.layout.tagged {
-		settleEach(ctx, s.rdb, s.layout.Replicas, reqs)
+		settleEach(ctx, s.rdb, s.layout.Replicas, &s.primaries, reqs)
 		return
 	}
 	settle(ctx, s.rdb, s.layout.Replicas, "", "", reqs)

@@ -118,13 +118,13 @@ func settle(ctx context.Context, rdb goredis.UniversalClient, rep Replicas, stre
 // settleEach is settle for record writes whose keys do not share a slot (on
 // a cluster each record has its own): one script call per record,
 // pipelined, grouped by primary.
-func settleEach(ctx context.Context, rdb goredis.UniversalClient, rep Replicas, reqs []*batch.Call[settleItem]) {
+func settleEach(ctx context.Context, rdb goredis.UniversalClient, rep Replicas, health *primaries, reqs []*batch.Call[settleItem]) {
 	calls := make([]scriptCall, len(reqs))
 	for i := range reqs {
 		keys, args := settleArgs("", "", reqs[i:i+1])
 		calls[i] = scriptCall{keys, args}
 	}
-	for i, cmd := range runEach(ctx, rdb, settleScript, rep, calls) {
+	for i, cmd := range runEach(ctx, rdb, settleScript, rep, health, calls) {
 		res, err := cmd.Int64Slice()
 		settled(reqs[i:i+1], res, err)
 	}

@@ -33,18 +33,12 @@ type Sentinel struct {
 // seconds of the primary's death. Everything stops with the test.
 func StartSentinel(t testing.TB, replicas, sentinels int) *Sentinel {
 	t.Helper()
-	s := &Sentinel{Primary: Start(t)}
+	s := &Sentinel{Primary: Start(t, WithArgs(fastSync...))}
 	for range replicas {
-		s.Replicas = append(s.Replicas, Start(t, WithArgs("--replicaof", "127.0.0.1", strconv.Itoa(s.Primary.port))))
+		s.Replicas = append(s.Replicas, Start(t, WithArgs(append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(s.Primary.port)}, fastSync...)...)))
 	}
 	for _, r := range s.Replicas {
-		waitFor(t, 10*time.Second, "replica "+r.Addr()+" in sync", func() error {
-			info, err := Do(r.Addr(), "INFO", "replication")
-			if err == nil && !strings.Contains(info, "master_link_status:up") {
-				err = errors.New("link down")
-			}
-			return err
-		})
+		waitSynced(t, r.Addr())
 	}
 	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d %d\n"+
 		"sentinel down-after-milliseconds %[1]s 1000\n"+
@@ -69,6 +63,23 @@ func StartSentinel(t testing.TB, replicas, sentinels int) *Sentinel {
 		})
 	}
 	return s
+}
+
+// fastSync makes a primary start a full sync of a new replica at once;
+// Redis waits 5 seconds by default (repl-diskless-sync-delay), for more
+// replicas to share the transfer.
+var fastSync = []string{"--repl-diskless-sync-delay", "0"}
+
+// waitSynced waits until the replica at addr is linked to its primary.
+func waitSynced(t testing.TB, addr string) {
+	t.Helper()
+	waitFor(t, 15*time.Second, "replica "+addr+" in sync", func() error {
+		info, err := Do(addr, "INFO", "replication")
+		if err == nil && !strings.Contains(info, "master_link_status:up") {
+			err = errors.New("link down")
+		}
+		return err
+	})
 }
 
 // Addrs are the sentinels' host:port.
@@ -112,8 +123,8 @@ func StartCluster(t testing.TB, primaries, replicas int) *Cluster {
 	c := &Cluster{}
 	args := []string{"--cluster", "create"}
 	for range primaries * (1 + replicas) {
-		n := Start(t, WithAOF(), WithArgs("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no"))
+		n := Start(t, WithAOF(), WithArgs(append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no"}, fastSync...)...))
 		c.Nodes = append(c.Nodes, n)
 		args = append(args, n.Addr())
 	}
@@ -129,6 +140,12 @@ func StartCluster(t testing.TB, primaries, replicas int) *Cluster {
 			}
 			return err
 		})
+	}
+	// Writes that must reach a replica (WAIT) succeed from the start.
+	for _, n := range c.Nodes {
+		if role, err := Role(n.Addr()); err == nil && role == "slave" {
+			waitSynced(t, n.Addr())
+		}
 	}
 	return c
 }
