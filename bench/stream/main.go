@@ -66,8 +66,8 @@ func main() {
 
 type outcome struct {
 	cpu    time.Duration // the serve process's user+system time
-	rssKiB   int64
-	took     time.Duration
+	rssKiB int64
+	took   time.Duration
 }
 
 func report(name, what string, o outcome, err error) {
