@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"time"
@@ -43,8 +44,13 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, g *Generation, r *Route, ex *
 		req.Header.Del(st.auth.header)
 	}
 	ex.buf = httpheader.SetForwarded(&req.Header, ctx.RemoteIP(), ctx.Host(), ctx.IsTLS(), ex.buf)
-	req.Header.Del(headerRequestID)
-	req.Header.SetBytesV(headerRequestID, ex.id)
+	// The app sees one X-Request-Id, ours. SetCanonical replaces the
+	// first copy; a Del (a scan with a copy of the name) only when the
+	// client sent more.
+	if fieldCount(&req.Header, requestIDKey) > 1 {
+		req.Header.Del(headerRequestID)
+	}
+	req.Header.SetCanonical(requestIDKey, ex.id)
 
 	err = slot.Send(req, &ctx.Response, deadline, upstream.Stream{
 		ReadIdle: st.timeout, Client: ctx.Conn(), WriteIdle: g.writeIdle,
@@ -53,11 +59,24 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, g *Generation, r *Route, ex *
 		s.upstreamError(ctx, r, ex, err)
 	} else {
 		httpheader.StripResponse(&ctx.Response.Header)
-		ctx.Response.Header.SetBytesV(headerRequestID, ex.id)
+		ctx.Response.Header.SetCanonical(requestIDKey, ex.id)
 	}
 	if clientClose {
 		ctx.SetConnectionClose()
 	}
+}
+
+var requestIDKey = []byte(headerRequestID)
+
+// fieldCount is the number of fields named name (canonical form) in h.
+func fieldCount(h *fasthttp.RequestHeader, name []byte) int {
+	n := 0
+	for k := range h.All() {
+		if bytes.EqualFold(k, name) {
+			n++
+		}
+	}
+	return n
 }
 
 // overloaded reports whether the endpoint refused a request for load: its
