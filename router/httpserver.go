@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/internal/connguard"
 	"github.com/valyala/fasthttp"
 )
 
@@ -61,12 +63,23 @@ func NewHTTPServer(cfg config.Server, h fasthttp.RequestHandler, log *slog.Logge
 	}
 }
 
+// Listen wraps ln for a server of NewHTTPServer: the raw request stream of
+// every connection is checked before the server parses it (see connguard),
+// so a request with a malformed or ambiguous head or framing is answered 400
+// and never reaches a handler.
+func Listen(ln net.Listener) *connguard.Listener {
+	return connguard.Wrap(ln, connguard.Options{})
+}
+
 // serverError answers requests fasthttp rejects before the handler runs.
 func serverError(ctx *fasthttp.RequestCtx, err error) {
 	var code int
 	var msg string
 	var sizeErr *fasthttp.ErrSmallBuffer
+	reason, malformed := connguard.IsMalformed(err)
 	switch {
+	case malformed:
+		code, msg = fasthttp.StatusBadRequest, reason
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		code, msg = fasthttp.StatusRequestEntityTooLarge, "request body too large"
 	case errors.As(err, &sizeErr):
