@@ -47,7 +47,7 @@ func NewHTTPServer(cfg config.Server, h fasthttp.RequestHandler, log *slog.Logge
 		maxBody = 10 << 20
 	}
 	return &fasthttp.Server{
-		Handler:               h,
+		Handler:               refuseConnect(h),
 		Name:                  "openhqm",
 		ReadTimeout:           read,
 		WriteTimeout:          write,
@@ -60,6 +60,20 @@ func NewHTTPServer(cfg config.Server, h fasthttp.RequestHandler, log *slog.Logge
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{log},
 		ErrorHandler:          serverError,
+	}
+}
+
+// refuseConnect answers CONNECT 405 ahead of h: openhqm is a reverse proxy,
+// never a tunnel, and an app must not be asked to open one. The connection
+// closes, since the client may already be sending tunnel bytes.
+func refuseConnect(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if ctx.IsConnect() {
+			writeError(ctx, fasthttp.StatusMethodNotAllowed, "CONNECT is not supported: openhqm is a reverse proxy, not a tunnel", nil)
+			ctx.SetConnectionClose()
+			return
+		}
+		h(ctx)
 	}
 }
 

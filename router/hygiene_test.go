@@ -45,7 +45,7 @@ func TestHeaderHygiene(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(rec.received())
-			ex := wire(t, p.addr, []byte(tc.raw), 3*time.Second)
+			ex := wire(t, p.addr, []byte(tc.raw), false, 3*time.Second)
 			if ex.open && len(ex.codes) == 0 {
 				t.Fatalf("no answer: the request waits for the read timeout")
 			}
@@ -71,7 +71,7 @@ func TestHeaderHygieneAccepts(t *testing.T) {
 	p, rec := hygieneProxy(t)
 	raw := "\r\nGET /a HTTP/1.1\r\nHost: x\r\nX-Token_1.2!#$%&'*+^`|~: v\t\r\nX-Empty:\r\nX-Utf8: caf\xc3\xa9\r\n\r\n" +
 		"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
-	ex := wire(t, p.addr, []byte(raw), 3*time.Second)
+	ex := wire(t, p.addr, []byte(raw), false, 3*time.Second)
 	if len(ex.codes) != 2 || ex.codes[0] != 200 || ex.codes[1] != 200 {
 		t.Fatalf("answers %v %q, want two 200", ex.codes, ex.bodies)
 	}

@@ -56,11 +56,12 @@ type wireExchange struct {
 	open   bool // the connection was still open when the client stopped reading
 }
 
-// wire writes raw to a new connection to addr, then reads answers until the
-// server closes the connection or wait passes without a byte (a hang: the
-// connection is reported open). It never waits for a read timeout of the
-// server: wait is far below it.
-func wire(t testing.TB, addr string, raw []byte, wait time.Duration) wireExchange {
+// wire writes raw to a new connection to addr, shuts the connection's write
+// side down when halfClose is set, then reads answers until the server
+// closes the connection or wait passes without a byte (a hang: the
+// connection is reported open). wait is far below the server's read
+// timeout, so a server that waits for it shows as a hang.
+func wire(t testing.TB, addr string, raw []byte, halfClose bool, wait time.Duration) wireExchange {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -69,6 +70,11 @@ func wire(t testing.TB, addr string, raw []byte, wait time.Duration) wireExchang
 	defer c.Close()
 	if _, err := c.Write(raw); err != nil {
 		t.Fatal(err)
+	}
+	if halfClose {
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var ex wireExchange
 	br := bufio.NewReader(&deadlineReader{c: c, wait: wait})
