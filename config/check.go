@@ -83,7 +83,7 @@ func (b *builder) check() {
 // gets no warning; its /-/config answers 404 saying what to set.
 func (b *builder) checkAdminAccess() {
 	s := b.cfg.Server
-	if b.root.Server == nil || s.AdminListen != "" || s.AdminToken != "" {
+	if b.root.Server == nil || s.AdminListen != "" || b.root.Server.known("admin_token") {
 		return
 	}
 	b.warnf(b.root.Server.def(), "Admin pages not served", "Neither server.admin_token nor server.admin_listen is set, so introspection and control (/-/config, /-/routes, POST /-/reload) are not served (probes and /metrics are). Set admin_token = env(\"OPENHQM_ADMIN_TOKEN\") to serve them on the main listener to that bearer, or admin_listen = \"127.0.0.1:9090\" to serve them on a port of their own.")

@@ -58,6 +58,9 @@ func NewHTTPServer(cfg config.Server, h fasthttp.RequestHandler, log *slog.Logge
 		NoDefaultContentType:  true,
 		NoDefaultDate:         false,
 		CloseOnShutdown:       true,
+		// fasthttp's parse errors quote the request (an Authorization
+		// header, say); they reach the debug log, which must hold no secret.
+		SecureErrorLogMessage: true,
 		Logger:                fasthttpLogger{log},
 		ErrorHandler:          serverError,
 	}

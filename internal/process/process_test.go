@@ -109,13 +109,19 @@ func (l *lockedBuffer) String() string {
 
 func startProcess(t *testing.T, dir string) *running {
 	t.Helper()
+	return startProcessEnv(t, dir, nil)
+}
+
+// startProcessEnv starts a process whose env() reads lookup.
+func startProcessEnv(t *testing.T, dir string, lookup func(string) (string, bool)) *running {
+	t.Helper()
 	src := Source{Kind: FromFiles, Paths: []string{dir}}
-	cfg, warnings, err := src.Load(nil)
+	cfg, warnings, err := src.Load(lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &lockedBuffer{}
-	p, err := New(context.Background(), Options{Role: Serve, Name: "test", Source: src, Config: cfg, Warnings: warnings, Log: logs, ShutdownTimeout: 5 * time.Second})
+	p, err := New(context.Background(), Options{Role: Serve, Name: "test", Source: src, Config: cfg, Warnings: warnings, LookupEnv: lookup, Log: logs, ShutdownTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
