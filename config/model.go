@@ -35,9 +35,12 @@ type Config struct {
 
 // Server holds the settings of the inbound listeners.
 type Server struct {
-	Listen       string // default ":8000"
-	AdminListen  string // empty: admin paths are served on Listen under /-/
-	MaxBodySize  int64  // bytes, default 10 MiB
+	Listen      string // default ":8000"
+	AdminListen string // empty: admin paths are served on Listen under /-/
+	// AdminToken is the bearer introspection and control pages require on
+	// Listen; empty: they are not served there (probes and metrics are).
+	AdminToken   string
+	MaxBodySize  int64 // bytes, default 10 MiB
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
@@ -172,6 +175,9 @@ type Results struct {
 	RedisURL   string        // Redis.URL, kept for callers of earlier releases
 	Redis      *RedisConn    // set when Backend is redis
 	Prefix     string        // Redis key prefix; default "openhqm:"
+	// MaxBodySize bounds a stored answer, in bytes; default 10 MiB. A
+	// larger answer fails the job instead of becoming a huge stored value.
+	MaxBodySize int64
 }
 
 // Mode says how a route handles a request.

@@ -3,6 +3,7 @@
 server {
   listen        = ":8000"
   admin_listen  = ""              # empty: admin paths are served on the main listener under /-/
+  admin_token   = env("OPENHQM_ADMIN_TOKEN")   # bearer for introspection and control on the main listener
   max_body_size = "10MiB"
   read_timeout  = "30s"
 }
@@ -35,6 +36,7 @@ queue "jobs" {
 results {
   backend = "redis"               # memory | redis
   ttl     = "1h"                  # counted from completion; expired ids answer 410
+  max_body_size = "10MiB"         # a stored answer above it fails the job with a clear reason
   redis { url = env("REDIS_URL", "redis://127.0.0.1:6379") }
 }
 
