@@ -97,7 +97,7 @@ func (s *Server) readJob(ctx *fasthttp.RequestCtx, g *Generation, id string, fai
 }
 
 func finished(r *backends.Result) bool {
-	return r.Status == backends.StatusCompleted || r.Status == backends.StatusFailed
+	return r.Status.Final()
 }
 
 // mayRead reports whether the caller presents the credential that submitted
