@@ -19,6 +19,10 @@ const (
 	// ListsLive: List answers waiting and in-flight jobs (Kafka and SQS
 	// see only their dead letters).
 	ListsLive InspectCapabilities = 1 << iota
+	// ExactDeadLetters: a dead letter sent back by id leaves the count at
+	// once (Kafka's count is of the records after a commit point, which
+	// passes a record only when every one before it was handled).
+	ExactDeadLetters
 )
 
 // RunInspector runs the operator tooling's conformance tests (list,
@@ -177,18 +181,35 @@ func RunInspector(t *testing.T, newQueue NewQueueFunc, caps InspectCapabilities)
 		if d := receiveAll(t, q, 1)[0]; d.Job.ID != ids[0] {
 			t.Fatalf("redriven %s, want %s", d.Job.ID, ids[0])
 		}
-		// A second redrive of the same ids moves nothing.
-		if n, err := in.Redrive(ctx, backends.RedriveOptions{IDs: ids[:2]}); err != nil || n != 0 {
+		// A second redrive of the same ids moves nothing. The caller's
+		// Prepare skips jobs that were sent back already (their records
+		// are no longer failed), as the jobs tooling does; ids[1] was
+		// skipped above for that reason.
+		sentBack := map[string]bool{ids[0]: true, ids[1]: true, ids[3]: true}
+		skipSent := func(_ context.Context, j *backends.Job) error {
+			if sentBack[j.ID] {
+				return backends.ErrSkip
+			}
+			return nil
+		}
+		if n, err := in.Redrive(ctx, backends.RedriveOptions{IDs: ids[:2], Prepare: skipSent}); err != nil || n != 0 {
 			t.Fatalf("second redrive: %d, %v; want 0", n, err)
 		}
-		waitDead(t, q, 1)
 		if n, err := in.Purge(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
 			t.Fatalf("purge of dead letters older than an hour: %d, %v; want 0", n, err)
 		}
-		if n, err := in.Purge(ctx, time.Time{}); err != nil || n != 1 {
-			t.Fatalf("purge: %d, %v; want 1", n, err)
+		if caps&ExactDeadLetters != 0 {
+			waitDead(t, q, 1)
+			if n, err := in.Purge(ctx, time.Time{}); err != nil || n != 1 {
+				t.Fatalf("purge: %d, %v; want 1", n, err)
+			}
+		} else if n, err := in.Purge(ctx, time.Time{}); err != nil || n < 1 {
+			t.Fatalf("purge: %d, %v; want at least 1", n, err)
 		}
 		waitDead(t, q, 0)
+		if es, err := in.List(ctx, backends.Filter{State: backends.StateDead}); err != nil || len(es) != 0 {
+			t.Fatalf("dead letters after the purge: %d (%v)", len(es), err)
+		}
 	})
 }
 

@@ -80,5 +80,5 @@ func TestInspectorConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return q
-	}, backendtest.ListsLive)
+	}, backendtest.ListsLive|backendtest.ExactDeadLetters)
 }
