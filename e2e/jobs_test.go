@@ -218,6 +218,9 @@ func testOperatorTooling(t *testing.T, queueBlock func(redisURL string) string, 
 		return []byte(out)
 	}
 
+	began := time.Now()
+	phase := func(name string) { t.Logf("%s after %v", name, time.Since(began).Round(100*time.Millisecond)) }
+
 	// 30 jobs that fail twice end in the dead letters.
 	failing := submitN(t, base, 30, "a")
 	q := waitDeadLetters(t, stats, 30, 60*time.Second)
@@ -264,12 +267,14 @@ func testOperatorTooling(t *testing.T, queueBlock func(redisURL string) string, 
 		t.Fatalf("show as text: exit %d\n%s", code, out)
 	}
 
+	phase("dead letters listed")
 	// The app is fixed: a redrive brings every job to completion.
 	a.fixed.Store(true)
 	code, out, errs := jobsCmd(t, dir, "redrive", "--queue", "jobs", "--all")
 	if code != 0 || !strings.Contains(out, "30 ") {
 		t.Fatalf("redrive: exit %d\n%s%s", code, out, errs)
 	}
+	phase("redrive returned")
 	for _, id := range failing {
 		if st, err := status(base, id); err != nil || st == "failed" {
 			t.Fatalf("job %s after the redrive returned: %q %v; want it no longer failed", id, st, err)
@@ -282,11 +287,13 @@ func testOperatorTooling(t *testing.T, queueBlock func(redisURL string) string, 
 			t.Fatalf("response of %s: %q %v, want %q", id, body, err, want)
 		}
 	}
+	phase("redriven jobs answered")
 	waitDeadLetters(t, stats, 0, 10*time.Second)
 	if code, out, _ := jobsCmd(t, dir, "redrive", "--queue", "jobs", "--all"); code != 0 || !strings.HasPrefix(out, "0 ") {
 		t.Fatalf("second redrive: exit %d\n%s", code, out)
 	}
 
+	phase("redriven jobs completed")
 	// Five pending jobs with no worker: two cancelled by the CLI, one over
 	// the job API, and none of the three reaches the app.
 	if worker.stop(t, 15*time.Second) != 0 {
@@ -334,6 +341,7 @@ func testOperatorTooling(t *testing.T, queueBlock func(redisURL string) string, 
 		t.Fatalf("second DELETE: %d, want 409", resp.StatusCode)
 	}
 
+	phase("cancelled jobs checked")
 	// Purge empties the dead letters.
 	a.fixed.Store(false)
 	submitN(t, base, 3, "p")
@@ -357,4 +365,20 @@ queue "jobs" {
   lease = "3s"
 }`, redisURL)
 	}, "redis")
+}
+
+func TestOperatorToolingKafka(t *testing.T) {
+	broker := startKafka(t, "ops-jobs")
+	testOperatorTooling(t, func(string) string {
+		return fmt.Sprintf(`
+queue "jobs" {
+  backend = "kafka"
+  kafka {
+    brokers = [%q]
+    topic   = "ops-jobs"
+    group   = "ops-workers"
+  }
+  lease = "5s"
+}`, broker)
+	}, "kafka")
 }

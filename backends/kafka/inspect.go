@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -221,7 +222,8 @@ func (q *Queue) Redrive(ctx context.Context, o backends.RedriveOptions) (int, er
 	to := map[int32]int64{}
 	var failed error
 	for _, s := range spans {
-		contiguous := true
+		contiguous, commitTo := true, int64(-1)
+		var batch []*sarama.ProducerMessage
 		err := q.readSpan(ctx, cn, s, func(msg *sarama.ConsumerMessage) bool {
 			e, ok := deadEntry(msg)
 			handled := !ok // an undecodable record cannot go back
@@ -232,37 +234,68 @@ func (q *Queue) Redrive(ctx context.Context, o backends.RedriveOptions) (int, er
 				}
 				switch {
 				case errors.Is(err, backends.ErrSkip):
-					handled = true
 				case err != nil:
 					failed = err
 					return false
 				default:
-					if err := q.produce(ctx, q.redriven(msg, e.Job)); err != nil {
-						failed = err
-						return false
-					}
-					moved++
-					handled = true
+					batch = append(batch, q.redriven(msg, e.Job))
 				}
+				handled = true
 			}
 			if contiguous && handled {
-				to[s.partition] = msg.Offset + 1
+				commitTo = msg.Offset + 1
 			} else {
 				contiguous = false
 			}
 			return true
 		})
-		if failed == nil {
-			failed = err
-		}
+		// The span's records are produced together: one at a time, each
+		// waiting for acks=all, would take a round trip of the brokers each.
+		n, perr := q.produceAll(ctx, batch)
+		moved += n
+		failed = cmpOr(failed, err, perr)
 		if failed != nil {
 			break
+		}
+		if commitTo >= 0 {
+			to[s.partition] = commitTo
 		}
 	}
 	if err := q.commit(cn, to); err != nil && failed == nil {
 		failed = err
 	}
 	return moved, failed
+}
+
+func cmpOr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// produceAll produces msgs concurrently and answers how many the brokers
+// confirmed, and the first error.
+func (q *Queue) produceAll(ctx context.Context, msgs []*sarama.ProducerMessage) (int, error) {
+	errs := make([]error, len(msgs))
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = q.produce(ctx, m)
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for _, err := range errs {
+		if err == nil {
+			n++
+		}
+	}
+	return n, cmpOr(errs...)
 }
 
 // redriven is the record that sends a dead letter's job back.
