@@ -97,6 +97,9 @@ func (a *switchApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.seen[r.Header.Get("Idempotency-Key")]++
 	a.mu.Unlock()
+	if strings.HasPrefix(r.URL.Path, "/work/slow") {
+		time.Sleep(2 * time.Second)
+	}
 	if !a.fixed.Load() {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
@@ -381,4 +384,152 @@ queue "jobs" {
   lease = "5s"
 }`, broker)
 	}, "kafka")
+}
+
+// TestOperatorToolingMemory runs the same flows on the memory backend,
+// whose state only its own process holds, through the admin pages; `jobs`
+// says so and points at them.
+func TestOperatorToolingMemory(t *testing.T) {
+	a := startSwitchApp(t)
+	listen, admin := freeAddr(t), freeAddr(t)
+	dir := writeConfig(t, fmt.Sprintf(`
+server {
+  listen       = %q
+  admin_listen = %q
+}
+
+endpoint "app" {
+  url     = %q
+  timeout = "5s"
+}
+
+queue "jobs" {
+  backend = "memory"
+}
+
+route "work" {
+  match {
+    path_prefix = "/work"
+  }
+  mode       = "async"
+  endpoint   = "app"
+  queue      = "jobs"
+  idempotent = true
+  retry {
+    attempts = 2
+    initial  = "50ms"
+    max      = "100ms"
+  }
+}
+
+worker {
+  embedded    = true
+  concurrency = 1
+  batch_size  = 1
+}
+
+telemetry {
+  log_level = "warn"
+}
+`, listen, admin, a.URL))
+	base, adm := "http://"+listen, "http://"+admin
+	serve := start(t, "serve", nil, "serve", "-c", dir)
+	waitOK(t, serve, adm+"/-/readyz")
+	call := func(method, url string, v any) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if v != nil {
+			if err := json.Unmarshal(b, v); err != nil {
+				t.Fatalf("%s %s: %v\n%s", method, url, err, b)
+			}
+		}
+		return resp.StatusCode
+	}
+	stats := func() []byte {
+		resp, err := client.Get(adm + "/-/queues")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return b
+	}
+
+	code, _, errs := jobsCmd(t, dir, "stats")
+	if code != 1 || !strings.Contains(errs, "memory") || !strings.Contains(errs, "/-/queues") {
+		t.Fatalf("jobs stats on the memory backend: exit %d\n%s", code, errs)
+	}
+
+	failing := submitN(t, base, 30, "a")
+	waitDeadLetters(t, stats, 30, 30*time.Second)
+	var list struct {
+		Jobs []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"jobs"`
+	}
+	if c := call("GET", adm+"/-/jobs?queue=jobs&state=dead", &list); c != 200 || len(list.Jobs) != 30 {
+		t.Fatalf("GET /-/jobs?state=dead: %d, %d jobs", c, len(list.Jobs))
+	}
+	var show struct {
+		Attempts int    `json:"attempts"`
+		State    string `json:"state"`
+	}
+	if c := call("GET", adm+"/-/jobs/"+failing[0], &show); c != 200 || show.Attempts != 2 || show.State != "dead" {
+		t.Fatalf("GET /-/jobs/ID: %d %+v", c, show)
+	}
+	a.fixed.Store(true)
+	var moved struct {
+		Redriven int `json:"redriven"`
+	}
+	if c := call("POST", adm+"/-/queues/jobs/redrive?all=1", &moved); c != 200 || moved.Redriven != 30 {
+		t.Fatalf("POST /-/queues/jobs/redrive: %d %+v", c, moved)
+	}
+	waitCompleted(t, base, failing, 30*time.Second)
+	waitDeadLetters(t, stats, 0, 5*time.Second)
+
+	// The only worker slot is busy with a slow job: five jobs wait.
+	slow := submitN(t, base, 1, "slow")
+	deadline := time.Now().Add(5 * time.Second)
+	for a.saw(slow[0]) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	pending := submitN(t, base, 5, "c")
+	for _, id := range pending[:2] {
+		if c := call("DELETE", adm+"/-/jobs/"+id, nil); c != 200 {
+			t.Fatalf("DELETE /-/jobs/%s: %d", id, c)
+		}
+	}
+	if c := call("DELETE", base+"/-/requests/"+pending[2], nil); c != 200 {
+		t.Fatalf("DELETE /-/requests/%s: %d", pending[2], c)
+	}
+	if c := call("DELETE", adm+"/-/jobs/"+slow[0], nil); c != http.StatusConflict {
+		t.Fatalf("DELETE of the running job: %d, want 409", c)
+	}
+	waitCompleted(t, base, append(slow, pending[3:]...), 30*time.Second)
+	for _, id := range pending[:3] {
+		if n := a.saw(id); n != 0 {
+			t.Fatalf("cancelled job %s reached the app %d times", id, n)
+		}
+		if st, err := status(base, id); err != nil || st != "cancelled" {
+			t.Fatalf("status of cancelled job %s: %q %v", id, st, err)
+		}
+	}
+
+	a.fixed.Store(false)
+	submitN(t, base, 2, "p")
+	waitDeadLetters(t, stats, 2, 30*time.Second)
+	var purged struct {
+		Purged int `json:"purged"`
+	}
+	if c := call("POST", adm+"/-/queues/jobs/purge", &purged); c != 200 || purged.Purged != 2 {
+		t.Fatalf("POST /-/queues/jobs/purge: %d %+v", c, purged)
+	}
+	waitDeadLetters(t, stats, 0, 5*time.Second)
 }
