@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -118,7 +119,14 @@ func (a *switchApp) saw(id string) int {
 // and stderr.
 func jobsCmd(t *testing.T, dir string, args ...string) (int, string, string) {
 	t.Helper()
+	return jobsCmdEnv(t, nil, dir, args...)
+}
+
+// jobsCmdEnv is jobsCmd with env added to a clean environment, as start does.
+func jobsCmdEnv(t *testing.T, env []string, dir string, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := exec.Command(binary, append(append([]string{"jobs"}, args...), "-c", dir)...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
