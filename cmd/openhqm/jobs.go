@@ -195,11 +195,11 @@ func jobsMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 func refusal(id string, err error) error {
 	switch {
 	case errors.Is(err, backends.ErrStarted):
-		return fmt.Errorf("job %s has already started; only a job that has not started can be cancelled (%w)", id, err)
+		return fmt.Errorf("job %s has already started; only a job that has not started can be cancelled", id)
 	case errors.Is(err, backends.ErrFinished):
-		return fmt.Errorf("job %s has already finished (%w)", id, err)
+		return fmt.Errorf("job %s has already finished; only a job that has not started can be cancelled", id)
 	case errors.Is(err, backends.ErrNotFound):
-		return fmt.Errorf("no job %s (%w)", id, err)
+		return fmt.Errorf("no job %s (unknown, or its record expired)", id)
 	}
 	return err
 }
@@ -260,16 +260,23 @@ func (o output) stats(rep jobs.StatsReport) {
 		o.encode(rep)
 		return
 	}
+	header := "QUEUE\tBACKEND\tWAITING\tIN FLIGHT\tDEAD\tOLDEST"
 	var rows [][]string
 	for _, q := range rep.Queues {
 		if q.Error != "" {
-			rows = append(rows, []string{q.Name, q.Backend, "-", "-", "-", "-", q.Error})
+			header += "\tERROR"
+			break
+		}
+	}
+	for _, q := range rep.Queues {
+		if q.Error != "" {
+			rows = append(rows, []string{q.Name, q.Backend, "-", "-", "-", "-", oneLine(q.Error)})
 			continue
 		}
 		rows = append(rows, []string{q.Name, q.Backend, fmt.Sprint(q.Waiting), fmt.Sprint(q.InFlight), fmt.Sprint(q.Dead),
-			age(q.OldestAgeSeconds), ""})
+			age(q.OldestAgeSeconds)})
 	}
-	o.table("QUEUE\tBACKEND\tWAITING\tIN FLIGHT\tDEAD\tOLDEST\t", rows)
+	o.table(header, rows)
 }
 
 func age(s float64) string {
@@ -308,7 +315,7 @@ func (o output) show(d *jobs.Detail) {
 	line("attempts", d.Attempts)
 	line("created", d.CreatedAt.Format(time.RFC3339))
 	if d.LastOutcome != "" {
-		line("last outcome", oneLine(d.LastOutcome))
+		line("last outcome", strings.ReplaceAll(d.LastOutcome, "\n", " "))
 	}
 	if d.LastStatus != 0 {
 		line("last status", d.LastStatus)
@@ -331,8 +338,8 @@ func query(q string) string {
 
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 120 {
-		s = s[:117] + "..."
+	if len(s) > 80 {
+		s = s[:77] + "..."
 	}
 	return s
 }
