@@ -245,8 +245,11 @@ func (q *Queue) Receive(ctx context.Context, consumer string, limit int) ([]*bac
 		return nil, nil
 	}
 	ds, nextDue, err := q.prepare(ctx, consumer, limit)
-	if err != nil || len(ds) > 0 {
-		return ds, err
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) > 0 {
+		return q.withhold(ctx, ds)
 	}
 	block := q.opts.PollInterval
 	if nextDue > 0 {
@@ -281,7 +284,7 @@ func (q *Queue) Receive(ctx context.Context, consumer string, limit int) ([]*bac
 			}
 		}
 	}
-	return ds, nil
+	return q.withhold(ctx, ds) // cancelled jobs are never handed out
 }
 
 // delivery decodes an entry; an entry that cannot be decoded is moved to the
