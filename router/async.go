@@ -64,6 +64,7 @@ const (
 // asyncGeneration is the async path's state inside a Generation.
 type asyncGeneration struct {
 	results ResultStore
+	jobsAPI Canceller              // nil: jobs cannot be cancelled
 	routes  map[string]*asyncRoute // by route name: async and auto routes, and those that spill to a queue
 	submit  *submitAPI             // nil without submit_api
 	maxWait time.Duration
@@ -115,6 +116,7 @@ func (s *Server) buildAsync(cfg *config.Config, deps Deps, g *Generation) error 
 	a.metrics = s.async
 	a.jobs = s.metrics.forRoute(routeJobAPI)
 	a.results = deps.Results
+	a.jobsAPI = deps.Jobs
 	wt := cfg.Server.WriteTimeout
 	if wt <= 0 {
 		wt = defaultWriteTimeout

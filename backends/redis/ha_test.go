@@ -22,6 +22,13 @@ func TestQueueConformanceSharded(t *testing.T) {
 	}, backendtest.DetectsLeaseLoss, backendtest.Durable)
 }
 
+// The operator's view covers every shard.
+func TestInspectorConformanceSharded(t *testing.T) {
+	backendtest.RunInspector(t, func(t *testing.T, cfg backendtest.QueueConfig) backends.Queue {
+		return newQueue(t, srv.URL(), Options{Stream: cfg.Name, Group: "g", Shards: 3, Lease: cfg.Lease, DeadLetterMax: cfg.DeadLetterMax})
+	}, backendtest.ListsLive|backendtest.ExactDeadLetters)
+}
+
 // Jobs go to the shards in turn, each shard's keys share one hash tag, and
 // a consumer reads them all.
 func TestShardsSpreadJobs(t *testing.T) {
@@ -112,6 +119,17 @@ func TestClusterConformance(t *testing.T) {
 			t.Cleanup(func() { q.Close() })
 			return q
 		}, backendtest.DetectsLeaseLoss, backendtest.Durable)
+	})
+	t.Run("inspector", func(t *testing.T) {
+		backendtest.RunInspector(t, func(t *testing.T, cfg backendtest.QueueConfig) backends.Queue {
+			q, err := New(context.Background(), Options{Cluster: cl, Stream: cfg.Name, Group: "g", Shards: 3, Replicas: rep,
+				Lease: cfg.Lease, DeadLetterMax: cfg.DeadLetterMax})
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			t.Cleanup(func() { q.Close() })
+			return q
+		}, backendtest.ListsLive|backendtest.ExactDeadLetters)
 	})
 	t.Run("results", func(t *testing.T) {
 		n := 0

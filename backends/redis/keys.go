@@ -11,9 +11,9 @@ import "strconv"
 // the shards over its primaries.
 //
 // A queue of one shard that is not on a cluster keeps the names of earlier
-// releases (no tag): S, S:delayed, S:delayed-jobs and the dead-letter stream
-// D. Otherwise shard i of stream S is tagged {S:i}: {S:i}, {S:i}:delayed,
-// {S:i}:delayed-jobs and D:{S:i}.
+// releases (no tag): S, S:delayed, S:delayed-jobs, S:cancelled and the
+// dead-letter stream D. Otherwise shard i of stream S is tagged {S:i}:
+// {S:i}, {S:i}:delayed, {S:i}:delayed-jobs, {S:i}:cancelled and D:{S:i}.
 //
 // A result record and its tombstone are written together by one script, so
 // on a cluster they share a tag, the job id: P{id} and Ptomb:{id}; elsewhere
@@ -26,18 +26,19 @@ type shardKeys struct {
 	delayed     string // sorted set of job ids waiting for a retry, scored by due time (unix ms)
 	delayedJobs string // hash of those jobs' fields
 	deadLetter  string // the dead-letter stream
+	cancelled   string // set of the ids of jobs cancelled while they waited (inspect.go)
 }
 
 // queueKeys returns the keys of each shard of the queue with stream and
 // dead-letter stream deadLetter. tagged is true on a cluster.
 func queueKeys(stream, deadLetter string, shards int, tagged bool) []shardKeys {
 	if shards <= 1 && !tagged {
-		return []shardKeys{{stream, stream + ":delayed", stream + ":delayed-jobs", deadLetter}}
+		return []shardKeys{{stream, stream + ":delayed", stream + ":delayed-jobs", deadLetter, stream + ":cancelled"}}
 	}
 	out := make([]shardKeys, max(shards, 1))
 	for i := range out {
 		tag := "{" + stream + ":" + strconv.Itoa(i) + "}"
-		out[i] = shardKeys{tag, tag + ":delayed", tag + ":delayed-jobs", deadLetter + ":" + tag}
+		out[i] = shardKeys{tag, tag + ":delayed", tag + ":delayed-jobs", deadLetter + ":" + tag, tag + ":cancelled"}
 	}
 	return out
 }

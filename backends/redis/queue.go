@@ -501,7 +501,7 @@ func (q *Queue) read(ctx context.Context, sh *shard, consumer string, limit int,
 			}
 		}
 	}
-	return ds, nil
+	return q.withhold(ctx, sh, ds) // cancelled jobs are never handed out
 }
 
 // delivery decodes an entry; an entry that cannot be decoded is moved to the
@@ -598,7 +598,8 @@ func (q *Queue) prepare(ctx context.Context, sh *shard, consumer string, limit i
 			ds = append(ds, d)
 		}
 	}
-	return ds, nextDue, nil
+	ds, err = q.withhold(ctx, sh, ds) // cancelled jobs are never handed out
+	return ds, nextDue, err
 }
 
 // settle runs an ownership-checked script for d on the keys of its shard

@@ -95,7 +95,7 @@ func (l ResultsLayout) write(r *backends.Result, ttl time.Duration) recordWrite 
 // finished reports whether a record in status st expires on the result TTL
 // (with a tombstone) rather than on PendingTTL.
 func finished(st backends.Status) bool {
-	return st == backends.StatusCompleted || st == backends.StatusFailed
+	return st.Final()
 }
 
 func (s *Results) key(id string) string  { return s.layout.key(id) }

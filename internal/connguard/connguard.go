@@ -157,6 +157,16 @@ func (c *conn) Close() error {
 	return c.Conn.Close()
 }
 
+// CloseWrite shuts the write side of the connection when the underlying
+// connection can (TCP), so that a server can answer a refused upload and
+// keep reading what the client still sends (a lingering close).
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
 // IsMalformed reports whether err comes from a guarded connection whose
 // stream turned malformed, and the client-safe reason.
 func IsMalformed(err error) (reason string, ok bool) {
