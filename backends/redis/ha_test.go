@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,4 +156,20 @@ func TestClusterConformance(t *testing.T) {
 			t.Error("a cluster queue offers EnqueueWithResult, whose stream and record keys cannot share a slot")
 		}
 	})
+}
+
+// Resharding renames the streams: a queue opened with another shards
+// setting says that the old streams still hold jobs.
+func TestReshardWarnsOfStrandedJobs(t *testing.T) {
+	ctx := context.Background()
+	name := stream(t)
+	one := newQueue(t, srv.URL(), Options{Stream: name, Group: "g"})
+	if err := one.Enqueue(ctx, backendtest.NewJob("q", 1)); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	newQueue(t, srv.URL(), Options{Stream: name, Group: "g", Shards: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if !strings.Contains(logs.String(), "stream="+name+" jobs=1") {
+		t.Errorf("opening the queue with 2 shards logged %q; want a warning that stream %s holds 1 job", logs.String(), name)
+	}
 }

@@ -243,7 +243,29 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 			})
 		}
 	}
+	q.warnStranded(ctx, cluster)
 	return q, nil
+}
+
+// warnStranded logs jobs left in streams of another layout of this queue,
+// which no consumer of this one reads: the stream of one shard when the
+// queue is now sharded or on a cluster, or shards beyond Shards when it
+// was split further before. Changing shards renames the streams, so a
+// queue is drained (or its jobs redriven) before it is resharded.
+func (q *Queue) warnStranded(ctx context.Context, cluster bool) {
+	tagged := queueKeys(q.opts.Stream, q.opts.DeadLetter, q.opts.Shards+8, true)
+	others := tagged[q.opts.Shards:] // shards beyond ours (checked up to 8 more)
+	if cluster || q.opts.Shards > 1 {
+		others = append(others, queueKeys(q.opts.Stream, q.opts.DeadLetter, 1, false)...)
+	} else {
+		others = tagged // we use the stream of one shard: every tagged one is another's
+	}
+	for _, k := range others {
+		if n, err := q.rdb.XLen(ctx, k.stream).Result(); err == nil && n > 0 {
+			q.log.Warn("a stream of another shards setting of this queue holds jobs this configuration does not read; restore the setting until it is drained",
+				"stream", k.stream, "jobs", n)
+		}
+	}
 }
 
 func (o *Options) conn() Conn {
