@@ -200,6 +200,12 @@ func (p *Process) adminOptions() admin.Options {
 		},
 		Ready:  p.ready,
 		Config: func() any { return p.configStatus() },
+		Token: func() string {
+			if g := p.current.Load(); g != nil {
+				return g.Config.Server.AdminToken
+			}
+			return ""
+		},
 		Reload: func(ctx context.Context) (any, error) {
 			if err := p.Reload(ctx, "api"); err != nil {
 				return nil, err
