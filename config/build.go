@@ -166,6 +166,7 @@ func (b *builder) buildServer(r *rawServer) {
 			s.AdminToken = r.AdminToken
 		}
 	}
+	s.MaxConnections = int(b.atLeast(m, "max_connections", int64(r.MaxConnections), 0, 0))
 	s.MaxBodySize = 10 << 20
 	if m.known("max_body_size") {
 		n, err := parseSize(r.MaxBodySize)

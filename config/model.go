@@ -39,11 +39,14 @@ type Server struct {
 	AdminListen string // empty: admin paths are served on Listen under /-/
 	// AdminToken is the bearer introspection and control pages require on
 	// Listen; empty: they are not served there (probes and metrics are).
-	AdminToken   string
-	MaxBodySize  int64 // bytes, default 10 MiB
-	ReadTimeout  time.Duration
-	WriteTimeout time.Duration
-	IdleTimeout  time.Duration
+	AdminToken string
+	// MaxConnections bounds the open connections of each listener; 0: the
+	// server derives it from the open-file limit at start.
+	MaxConnections int
+	MaxBodySize    int64 // bytes, default 10 MiB
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
 }
 
 // AuthType names a kind of outbound (endpoint) or inbound (client) credential.
