@@ -121,15 +121,18 @@ done
 
 med() { tr ' ' '\n' <<<"$1" | awk 'NF' | sort -n | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
 nginx_rps=$(med "${rps[nginx]:-}")
+fh_cpu=$(med "${cpu[fhproxy]:-}")
 {
-	echo "## Throughput: ${CONNS} connections, ${DURATION} × ${REPS} (median)"
+	echo "## Throughput: ${CONNS} connections, ${DURATION} × ${REPS} (median; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	echo
-	printf '| %-8s | %9s | %7s | %8s | %8s | %16s |\n' target req/s "× nginx" "p50 µs" "p99 µs" "proxy CPU µs/req"
-	echo '|---|---:|---:|---:|---:|---:|'
+	printf '| %-8s | %9s | %7s | %8s | %8s | %16s | %9s |\n' target req/s "× nginx" "p50 µs" "p99 µs" "proxy CPU µs/req" "CPU × fhproxy"
+	echo '|---|---:|---:|---:|---:|---:|---:|'
 	for t in "${targets[@]}"; do
 		r=$(med "${rps[$t]}")
+		c=$(med "${cpu[$t]:-}")
 		x=-; [ "$nginx_rps" != - ] && x=$(awk -v a="$r" -v b="$nginx_rps" 'BEGIN{printf "%.2f", a/b}')
-		printf '| %-8s | %9s | %7s | %8s | %8s | %16s |\n' "$t" "$r" "$x" "$(med "${p50[$t]}")" "$(med "${p99[$t]}")" "$(med "${cpu[$t]:-}")"
+		y=-; [ "$fh_cpu" != - ] && [ "$c" != - ] && y=$(awk -v a="$c" -v b="$fh_cpu" 'BEGIN{printf "%.2f", a/b}')
+		printf '| %-8s | %9s | %7s | %8s | %8s | %16s | %9s |\n' "$t" "$r" "$x" "$(med "${p50[$t]}")" "$(med "${p99[$t]}")" "$c" "$y"
 	done
 	echo
 	echo "## Added latency over one connection (${LAT_DURATION}), µs over direct (direct: p50 ${lat50[direct]}, p99 ${lat99[direct]})"

@@ -167,18 +167,7 @@ func (b *builder) buildServer(r *rawServer) {
 		}
 	}
 	s.MaxConnections = int(b.atLeast(m, "max_connections", int64(r.MaxConnections), 0, 0))
-	s.MaxBodySize = 10 << 20
-	if m.known("max_body_size") {
-		n, err := parseSize(r.MaxBodySize)
-		switch {
-		case err != nil:
-			b.errorf(m.valueAt("max_body_size"), "Invalid size", "The value of max_body_size: %s.", m.explain("max_body_size", err))
-		case n <= 0:
-			b.errorf(m.valueAt("max_body_size"), "Invalid size", "max_body_size must be more than zero, such as \"10MiB\".")
-		default:
-			s.MaxBodySize = n
-		}
-	}
+	s.MaxBodySize = b.size(m, "max_body_size", r.MaxBodySize, 10<<20)
 	s.ReadTimeout = b.positiveDur(m, "read_timeout", r.ReadTimeout, 30*time.Second, "Invalid timeout")
 	s.WriteTimeout, _ = b.dur(m, "write_timeout", r.WriteTimeout, 0)
 	s.IdleTimeout, _ = b.dur(m, "idle_timeout", r.IdleTimeout, 90*time.Second)
@@ -529,6 +518,24 @@ func (b *builder) buildResults(r *rawResults) {
 	if m.known("prefix") {
 		res.Prefix = r.Prefix
 	}
+	res.MaxBodySize = b.size(m, "max_body_size", r.MaxBodySize, 10<<20)
+}
+
+// size is the positive byte count of attribute name, def when it is not set.
+func (b *builder) size(m *rawMeta, name, raw string, def int64) int64 {
+	if !m.known(name) {
+		return def
+	}
+	n, err := parseSize(raw)
+	switch {
+	case err != nil:
+		b.errorf(m.valueAt(name), "Invalid size", "The value of %s: %s.", name, m.explain(name, err))
+	case n <= 0:
+		b.errorf(m.valueAt(name), "Invalid size", "%s must be more than zero, such as \"10MiB\".", name)
+	default:
+		return n
+	}
+	return def
 }
 
 func (b *builder) buildWorker(r *rawWorker) {

@@ -173,6 +173,9 @@ type Results struct {
 	MaxEntries int           // memory backend bound; default 100000
 	RedisURL   string        // set when Backend is redis
 	Prefix     string        // Redis key prefix; default "openhqm:"
+	// MaxBodySize bounds a stored answer, in bytes; default 10 MiB. A
+	// larger answer fails the job instead of becoming a huge stored value.
+	MaxBodySize int64
 }
 
 // Mode says how a route handles a request.

@@ -130,11 +130,12 @@ type rawSASL struct {
 
 type rawResults struct {
 	rawMeta
-	Backend    string           `hcl:"backend,optional" doc:"Store: memory or redis; default \"memory\"."`
-	TTL        string           `hcl:"ttl,optional" doc:"How long a result is kept after completion; default \"1h\"."`
-	MaxEntries int              `hcl:"max_entries,optional" doc:"Bound of the memory store; default 100000."`
-	Prefix     string           `hcl:"prefix,optional" doc:"Redis key prefix; default \"openhqm:\"."`
-	Redis      *rawResultsRedis `hcl:"redis,block" doc:"Redis settings; required when backend is redis."`
+	Backend     string           `hcl:"backend,optional" doc:"Store: memory or redis; default \"memory\"."`
+	TTL         string           `hcl:"ttl,optional" doc:"How long a result is kept after completion; default \"1h\"."`
+	MaxEntries  int              `hcl:"max_entries,optional" doc:"Bound of the memory store; default 100000."`
+	Prefix      string           `hcl:"prefix,optional" doc:"Redis key prefix; default \"openhqm:\"."`
+	MaxBodySize string           `hcl:"max_body_size,optional" doc:"Largest app answer a job stores, a byte count or a size such as \"10MiB\"; a larger answer fails the job with the sizes in its error; default \"10MiB\"."`
+	Redis       *rawResultsRedis `hcl:"redis,block" doc:"Redis settings; required when backend is redis."`
 }
 
 type rawResultsRedis struct {

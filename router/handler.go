@@ -3,14 +3,11 @@ package router
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/openhqm/openhqm/config"
-	"github.com/openhqm/openhqm/internal/httpheader"
-	"github.com/openhqm/openhqm/internal/upstream"
 	"github.com/valyala/fasthttp"
 )
 
@@ -101,79 +98,6 @@ func (s *Server) allow(ctx *fasthttp.RequestCtx, st *routeState, ex *exchange) b
 // prefersAsync reports whether the client sent Prefer: respond-async.
 func prefersAsync(h *fasthttp.RequestHeader) bool {
 	return bytes.Contains(h.Peek("Prefer"), []byte("respond-async"))
-}
-
-// forward proxies the request in place: ctx.Request becomes the outbound
-// request and the app's answer is read straight into ctx.Response. The
-// endpoint's slot is taken first, so that a request refused for load is
-// still untouched: with on_overload = "queue" it becomes a job instead.
-func (s *Server) forward(ctx *fasthttp.RequestCtx, g *Generation, r *Route, ex *exchange) {
-	st := r.state
-	req := &ctx.Request
-	deadline := time.Now().Add(st.timeout)
-	slot, err := st.client.Acquire(deadline)
-	if err != nil {
-		if r.Config.OnOverload == config.OverloadQueue && overloaded(err) && g.async.routes[r.Name] != nil {
-			st.metrics.spilled.Inc()
-			s.serveAsync(ctx, g, r, ex)
-			return
-		}
-		s.upstreamError(ctx, r, ex, err)
-		return
-	}
-	clientClose := req.Header.ConnectionClose()
-
-	httpheader.StripRequest(&req.Header)
-	if st.auth != nil {
-		// The client's credential is openhqm's, not the app's.
-		req.Header.Del(st.auth.header)
-	}
-	ex.buf = httpheader.SetForwarded(&req.Header, ctx.RemoteIP(), ctx.Host(), ctx.IsTLS(), ex.buf)
-	req.Header.Del(headerRequestID)
-	req.Header.SetBytesV(headerRequestID, ex.id)
-
-	err = slot.Send(req, &ctx.Response, deadline)
-	if err != nil {
-		s.upstreamError(ctx, r, ex, err)
-	} else {
-		httpheader.StripResponse(&ctx.Response.Header)
-		ctx.Response.Header.SetBytesV(headerRequestID, ex.id)
-	}
-	if clientClose {
-		ctx.SetConnectionClose()
-	}
-}
-
-// overloaded reports whether the endpoint refused a request for load: its
-// slots and max_pending were full, or its circuit breaker is open.
-func overloaded(err error) bool {
-	return errors.Is(err, upstream.ErrOverloaded) || errors.Is(err, upstream.ErrOpen)
-}
-
-func (s *Server) upstreamError(ctx *fasthttp.RequestCtx, r *Route, ex *exchange, err error) {
-	code, msg := fasthttp.StatusBadGateway, "the application could not be reached"
-	retryAfter := 1
-	var open *upstream.OpenError
-	switch {
-	case errors.As(err, &open):
-		code, msg = fasthttp.StatusServiceUnavailable, "the application is unavailable; openhqm stopped sending it requests for a moment"
-		retryAfter = max(1, int((open.RetryAfter+time.Second-1)/time.Second))
-	case errors.Is(err, upstream.ErrTimeout):
-		code, msg = fasthttp.StatusGatewayTimeout, "the application did not answer in time"
-	case errors.Is(err, upstream.ErrOverloaded):
-		code, msg = fasthttp.StatusServiceUnavailable, "the application is at its concurrency limit"
-	case errors.Is(err, upstream.ErrReset):
-		msg = "the application closed the connection without a valid answer"
-	}
-	writeError(ctx, code, msg, ex.id)
-	if code == fasthttp.StatusServiceUnavailable {
-		ex.buf = strconv.AppendInt(ex.buf[:0], int64(retryAfter), 10)
-		ctx.Response.Header.SetBytesV("Retry-After", ex.buf)
-	}
-	if !overloaded(err) { // counted in metrics; a log line each would flood
-		s.log.Warn("upstream request failed", "request_id", string(ex.id), "route", r.Name,
-			"endpoint", r.state.endpoint, "status", code, "err", err)
-	}
 }
 
 // marshalRoute describes one compiled route for /-/routes.

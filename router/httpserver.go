@@ -118,6 +118,9 @@ func serverError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	writeError(ctx, code, msg, nil)
 	ctx.SetConnectionClose()
+	if code == fasthttp.StatusRequestEntityTooLarge {
+		answerAndLinger(ctx) // the client may still be uploading
+	}
 }
 
 type fasthttpLogger struct{ log *slog.Logger }

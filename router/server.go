@@ -91,8 +91,9 @@ type Generation struct {
 	Config *config.Config
 	Table  *Table
 
-	maxBody int64
-	buckets map[string]*bucket // rate limits by route name, reused by the next generation
+	maxBody   int64
+	writeIdle time.Duration      // the listener's write timeout, for answers that stream
+	buckets   map[string]*bucket // rate limits by route name, reused by the next generation
 
 	// async holds the async path's state (queues, results); its type is
 	// declared in async.go.
@@ -120,6 +121,9 @@ func (s *Server) Build(cfg *config.Config, deps Deps, prev *Generation) (*Genera
 		Table:   compile(cfg, s.log),
 		maxBody: cfg.Server.MaxBodySize,
 		buckets: map[string]*bucket{},
+	}
+	if g.writeIdle = cfg.Server.WriteTimeout; g.writeIdle <= 0 {
+		g.writeIdle = defaultWriteTimeout
 	}
 	for _, r := range g.Table.all {
 		rc := r.Config

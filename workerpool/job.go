@@ -267,7 +267,7 @@ func (a *attempt) replay(ctx context.Context, client *upstream.Client, turn upst
 		a.uri = buildRequest(req, a.job, a.uri)
 		// A job of the original's submit API has no path: it goes to the
 		// endpoint's URL itself.
-		err := turn.Send(req, resp, timeout, a.job.Path == "")
+		err := turn.Send(req, resp, timeout, a.job.Path == "", int(a.cfg.Results.MaxBodySize))
 		if ctx.Err() != nil {
 			a.logger().Warn("drain time over during the request; the job will be delivered again", keyErr, err)
 			return
@@ -368,11 +368,16 @@ func buildRequest(req *fasthttp.Request, job *backends.Job, buf []byte) []byte {
 
 // describe says in one line why an attempt failed.
 func describe(class string, err error, ans *answer, timeout time.Duration) string {
+	var large *upstream.TooLargeError
 	switch {
 	case ans != nil:
 		return fmt.Sprintf("upstream answered %d %s", ans.status, http.StatusText(ans.status))
 	case class == classTimeout:
 		return fmt.Sprintf("no answer within %s: %v", timeout, err)
+	case errors.As(err, &large) && large.Size >= 0:
+		return fmt.Sprintf("the app's answer is %d bytes, over results.max_body_size (%d bytes); it was not stored", large.Size, large.Limit)
+	case errors.As(err, &large):
+		return fmt.Sprintf("the app's answer is over results.max_body_size (%d bytes); it was not stored", large.Limit)
 	default:
 		return err.Error()
 	}

@@ -3,8 +3,10 @@ package workerpool
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -626,5 +628,40 @@ func TestOpenBreakerHoldsJobsUncharged(t *testing.T) {
 func TestNewRequiresDependencies(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
 		t.Error("New without Current succeeded")
+	}
+}
+
+// TestAnswerOverResultsMaxBodySizeFailsJob: an answer larger than
+// results.max_body_size is not stored; the job fails at once (retrying
+// would get the same answer) and says why, with the sizes.
+func TestAnswerOverResultsMaxBodySizeFailsJob(t *testing.T) {
+	const limit = 1 << 20
+	big := strings.Repeat("x", 2*limit)
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"content-length", "/length", fmt.Sprintf("the app's answer is %d bytes, over results.max_body_size (%d bytes)", len(big), limit)},
+		{"chunked", "/chunked", fmt.Sprintf("the app's answer is over results.max_body_size (%d bytes)", limit)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newApp(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if r.URL.Path == "/length" {
+					w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+				}
+				_, _ = io.WriteString(w, big)
+			})
+			cfg := testConfig(t, a.URL)
+			cfg.Results.MaxBodySize = limit
+			h := newHarness(t, cfg, harnessOptions{})
+			h.start()
+			job := h.submit("jobs", &backends.Job{Route: "orders", Endpoint: "app", Method: "GET", Path: tc.path})
+			r := h.wait(job.ID, backends.StatusCompleted, backends.StatusFailed)
+			if r.Status != backends.StatusFailed || !strings.Contains(r.Error, tc.want) || r.Attempts != 1 {
+				t.Errorf("result = %s %q attempts %d; want failed with %q after 1 attempt", r.Status, r.Error, r.Attempts, tc.want)
+			}
+			if len(r.Body) != 0 {
+				t.Errorf("stored %d bytes of the answer", len(r.Body))
+			}
+		})
 	}
 }

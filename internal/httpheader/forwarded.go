@@ -52,12 +52,22 @@ func Proto(tls bool) string {
 func SetForwarded(h *fasthttp.RequestHeader, peer net.IP, host []byte, tls bool, buf []byte) []byte {
 	buf = append(buf[:0], host...)
 	hostEnd := len(buf)
+	var hasFor, hasHost, hasProto bool
 	for k, v := range h.All() {
-		if len(v) > 0 && equalFold(k, ForwardedFor) {
+		switch {
+		case equalFold(k, ForwardedFor):
+			hasFor = true
+			if len(v) == 0 {
+				continue
+			}
 			if len(buf) > hostEnd {
 				buf = append(buf, ", "...)
 			}
 			buf = append(buf, v...)
+		case equalFold(k, ForwardedHost):
+			hasHost = true
+		case equalFold(k, ForwardedProto):
+			hasProto = true
 		}
 	}
 	if ip, ok := netip.AddrFromSlice(peer); ok {
@@ -66,11 +76,30 @@ func SetForwarded(h *fasthttp.RequestHeader, peer net.IP, host []byte, tls bool,
 		}
 		buf = ip.Unmap().AppendTo(buf)
 	}
-	h.Del(ForwardedFor)
-	h.SetBytesV(ForwardedFor, buf[hostEnd:])
-	h.Del(ForwardedHost)
-	h.SetBytesV(ForwardedHost, buf[:hostEnd])
-	h.Del(ForwardedProto)
-	h.Set(ForwardedProto, Proto(tls))
+	// Deleting costs a scan of the fields each, so only fields the
+	// client sent are deleted; the names are canonical already.
+	if hasFor {
+		h.Del(ForwardedFor)
+	}
+	h.SetCanonical(forwardedFor, buf[hostEnd:])
+	if hasHost {
+		h.Del(ForwardedHost)
+	}
+	h.SetCanonical(forwardedHost, buf[:hostEnd])
+	if hasProto {
+		h.Del(ForwardedProto)
+	}
+	if tls {
+		h.SetCanonical(forwardedProto, https)
+	} else {
+		h.SetCanonical(forwardedProto, http)
+	}
 	return buf
 }
+
+var (
+	forwardedFor   = []byte(ForwardedFor)
+	forwardedHost  = []byte(ForwardedHost)
+	forwardedProto = []byte(ForwardedProto)
+	http, https    = []byte("http"), []byte("https")
+)

@@ -79,6 +79,16 @@ func (c *Connection) Drops(name []byte) bool {
 func StripRequest(h *fasthttp.RequestHeader) {
 	// Written out for each header type: through an interface, the
 	// iterator would escape and allocate on every request.
+	found := false
+	for k := range h.All() {
+		if IsHopByHop(k) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return // the common case: deleting absent fields still costs a scan each
+	}
 	c := AcquireConnection()
 	for k, v := range h.All() {
 		if len(v) > 0 && equalFold(k, "Connection") {
@@ -98,6 +108,16 @@ func StripRequest(h *fasthttp.RequestHeader) {
 // with a Content-Length (or chunks it itself) once Transfer-Encoding is
 // removed, so the body's framing stays correct.
 func StripResponse(h *fasthttp.ResponseHeader) {
+	found := false
+	for k := range h.All() {
+		if IsHopByHop(k) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return
+	}
 	c := AcquireConnection()
 	for k, v := range h.All() {
 		if len(v) > 0 && equalFold(k, "Connection") {

@@ -255,7 +255,7 @@ func TestClientBreakerWithARealApp(t *testing.T) {
 			for {
 				turn, err := c.AwaitJob(context.Background())
 				if err == nil {
-					err = turn.Send(req, resp, time.Second, false)
+					err = turn.Send(req, resp, time.Second, false, 1<<20)
 				}
 				if err == nil && resp.StatusCode() < 500 {
 					results <- nil

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"time"
 
@@ -45,7 +46,8 @@ func (c *Client) Endpoint() *config.Endpoint { return c.ep }
 
 // Do sends a sync request to the endpoint and reads the answer into resp,
 // waiting at most until deadline (including the wait for a concurrency slot,
-// where it goes before waiting jobs).
+// where it goes before waiting jobs). An answer larger than StreamThreshold
+// streams: see Slot.Send.
 //
 // req's RequestURI (or parsed URI) is the origin-form path?query as the
 // client sent it; Do sets the scheme and host, prefixes the endpoint URL's
@@ -56,13 +58,13 @@ func (c *Client) Endpoint() *config.Endpoint { return c.ep }
 // does. The caller owns req and resp; Do modifies req. Errors wrap
 // ErrConnect, ErrTimeout, ErrReset, ErrOverloaded or ErrOpen; their text may
 // name internal addresses and must not reach clients. Do allocates nothing in
-// steady state on success.
+// steady state on success when the answer does not stream.
 func (c *Client) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
 	slot, err := c.Acquire(deadline)
 	if err != nil {
 		return err
 	}
-	return slot.Send(req, resp, deadline)
+	return slot.Send(req, resp, deadline, Stream{})
 }
 
 // Slot is the right to send one sync request: a concurrency slot, and the
@@ -109,9 +111,17 @@ func (c *Client) Acquire(deadline time.Time) (Slot, error) {
 	return Slot{c: c, probe: probe}, nil
 }
 
-// Send sends req on the slot and releases it; see Do.
-func (s Slot) Send(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
-	return s.c.send(req, resp, deadline, s.probe, false)
+// Send sends req on the slot; see Do. The deadline bounds the answer's
+// head; its body is then read whole when its Content-Length is at most
+// StreamThreshold, and otherwise becomes resp's body stream, read from the
+// app as the client takes it (st says how long each piece may take). The
+// slot is released when Send returns, or, for an answer that streams, when
+// resp's body stream is closed: fasthttp's server does that once the answer
+// is written or the client went away, and resetting or releasing resp does
+// it too. Until then the request counts against max_concurrency, because
+// the app is still busy sending.
+func (s Slot) Send(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, st Stream) error {
+	return s.c.send(req, resp, &exchange{deadline: deadline, streams: true, stream: st}, s.probe, false)
 }
 
 // Release gives the slot back unused.
@@ -171,8 +181,11 @@ func (c *Client) AwaitJob(ctx context.Context) (Turn, error) {
 // Send sends the job's request on the turn: it takes a concurrency slot
 // behind the waiting sync requests, then sends with the timeout. base sends
 // to the endpoint's URL itself (the original OpenHQM's submit API did)
-// instead of req's path under it. Errors are those of Do.
-func (t Turn) Send(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, base bool) error {
+// instead of req's path under it. The answer is read whole; one over
+// maxBody bytes (zero: the pool's MaxResponseBodySize) is not read and
+// fails with a *TooLargeError (ErrTooLarge).
+// Other errors are those of Do.
+func (t Turn) Send(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, base bool, maxBody int) error {
 	c := t.c
 	deadline := time.Now().Add(timeout)
 	if c.lim != nil {
@@ -185,7 +198,10 @@ func (t Turn) Send(req *fasthttp.Request, resp *fasthttp.Response, timeout time.
 			c.m.waitBackground.Observe(waited.Seconds())
 		}
 	}
-	return c.send(req, resp, deadline, t.probe, base)
+	if maxBody <= 0 {
+		maxBody = c.hc.MaxResponseBodySize
+	}
+	return c.send(req, resp, &exchange{deadline: deadline, limit: maxBody}, t.probe, base)
 }
 
 // Release gives back a turn that will not be sent.
@@ -208,21 +224,30 @@ func (c *Client) BreakerState() BreakerState {
 	return c.br.current()
 }
 
-func (c *Client) send(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, probe, base bool) error {
+func (c *Client) send(req *fasthttp.Request, resp *fasthttp.Response, x *exchange, probe, base bool) error {
 	c.m.inFlight.Inc()
 	c.prepare(req, base)
-	err := c.hc.DoDeadline(req, resp, deadline)
-	c.m.inFlight.Dec()
-	if c.lim != nil {
-		c.lim.release()
-	}
+	streaming, err := c.do(req, resp, x)
 	if err != nil {
 		err = classify(err)
 	}
 	if c.br != nil {
-		c.br.done(probe, err != nil || resp.StatusCode() >= 500)
+		// An answer too large to store says nothing about the app's health.
+		failed := (err != nil && !errors.Is(err, ErrTooLarge)) || (err == nil && resp.StatusCode() >= 500)
+		c.br.done(probe, failed)
+	}
+	if !streaming {
+		c.finish()
 	}
 	return err
+}
+
+// finish gives back what a request held while it was in flight.
+func (c *Client) finish() {
+	c.m.inFlight.Dec()
+	if c.lim != nil {
+		c.lim.release()
+	}
 }
 
 // runProbe sends the breaker's probe, a GET of the probe path, and reports

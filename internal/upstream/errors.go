@@ -52,6 +52,8 @@ func classify(err error) error {
 	var dialErr *fasthttp.ErrDialWithUpstream
 	var opErr *net.OpError
 	switch {
+	case errors.Is(err, ErrTooLarge):
+		return err
 	case errors.Is(err, fasthttp.ErrDialTimeout),
 		errors.As(err, &dialErr),
 		errors.As(err, &opErr) && opErr.Op == "dial",

@@ -31,6 +31,9 @@ type PoolOptions struct {
 	// openhqm_upstream_limiter_rejections_total{endpoint}; nil: not
 	// exported. Pools sharing a registry share the series.
 	Registry prometheus.Registerer
+	// Dial opens connections to the apps; nil: TCP. Benchmarks use it to
+	// measure the forward path without the kernel's share.
+	Dial fasthttp.DialFunc
 }
 
 // Pool owns the clients of every endpoint across configuration generations.
@@ -38,6 +41,7 @@ type PoolOptions struct {
 type Pool struct {
 	log     *slog.Logger
 	maxBody int
+	dial    fasthttp.DialFunc
 	m       *poolMetrics
 
 	mu      sync.Mutex
@@ -50,6 +54,7 @@ func NewPool(opts PoolOptions) *Pool {
 	p := &Pool{
 		log:     opts.Logger,
 		maxBody: opts.MaxResponseBodySize,
+		dial:    opts.Dial,
 		clients: map[string]*Client{},
 		m:       newPoolMetrics(opts.Registry),
 	}
@@ -118,8 +123,9 @@ func (p *Pool) Client(ep *config.Endpoint) *Client {
 }
 
 func (p *Pool) newHostClient(ep *config.Endpoint) *fasthttp.HostClient {
-	return &fasthttp.HostClient{
+	hc := &fasthttp.HostClient{
 		Addr:  ep.URL.Host,
+		Dial:  p.dial,
 		IsTLS: ep.URL.Scheme == "https",
 		Name:  "", // keep the client's User-Agent; add none
 		// The limiter bounds concurrency; the connection cap only guards
@@ -132,6 +138,7 @@ func (p *Pool) newHostClient(ep *config.Endpoint) *fasthttp.HostClient {
 		// Header-name normalizing stays on: with it off, Del is case
 		// sensitive and hop-by-hop headers in odd case would slip through.
 	}
+	return hc
 }
 
 // Retain forgets clients of endpoints not in keep (keyed by endpoint name);

@@ -92,7 +92,7 @@ func TestJobToBaseSendsTheEndpointURL(t *testing.T) {
 		resp := &fasthttp.Response{}
 		turn, err := pool.Client(endpoint(t, "app", "http://"+addr+tc.path)).AwaitJob(context.Background())
 		if err == nil {
-			err = turn.Send(req, resp, time.Second, true)
+			err = turn.Send(req, resp, time.Second, true, 1<<20)
 		}
 		fasthttp.ReleaseRequest(req)
 		if err != nil {

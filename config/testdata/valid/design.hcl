@@ -36,6 +36,7 @@ queue "jobs" {
 results {
   backend = "redis"               # memory | redis
   ttl     = "1h"                  # counted from completion; expired ids answer 410
+  max_body_size = "10MiB"         # a stored answer above it fails the job with a clear reason
   redis { url = env("REDIS_URL", "redis://127.0.0.1:6379") }
 }
 

@@ -65,6 +65,7 @@ results {
   ttl         = "30m"
   max_entries = 1000
   prefix      = "ignored-for-memory:"
+  max_body_size = "2MiB"
 }
 
 route "user" {
