@@ -519,6 +519,7 @@ func (b *builder) buildResults(r *rawResults) {
 		res.Prefix = r.Prefix
 	}
 	res.MaxBodySize = b.size(m, "max_body_size", r.MaxBodySize, 10<<20)
+	res.IdempotencyWindow = b.positiveDur(m, "idempotency_window", r.IdempotencyWindow, 24*time.Hour, "Invalid idempotency window")
 }
 
 // size is the positive byte count of attribute name, def when it is not set.

@@ -173,6 +173,9 @@ type Results struct {
 	MaxEntries int           // memory backend bound; default 100000
 	RedisURL   string        // set when Backend is redis
 	Prefix     string        // Redis key prefix; default "openhqm:"
+	// IdempotencyWindow is how long an Idempotency-Key stays bound to its
+	// job; default 24h.
+	IdempotencyWindow time.Duration
 	// MaxBodySize bounds a stored answer, in bytes; default 10 MiB. A
 	// larger answer fails the job instead of becoming a huge stored value.
 	MaxBodySize int64

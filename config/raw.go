@@ -130,12 +130,13 @@ type rawSASL struct {
 
 type rawResults struct {
 	rawMeta
-	Backend     string           `hcl:"backend,optional" doc:"Store: memory or redis; default \"memory\"."`
-	TTL         string           `hcl:"ttl,optional" doc:"How long a result is kept after completion; default \"1h\"."`
-	MaxEntries  int              `hcl:"max_entries,optional" doc:"Bound of the memory store; default 100000."`
-	Prefix      string           `hcl:"prefix,optional" doc:"Redis key prefix; default \"openhqm:\"."`
-	MaxBodySize string           `hcl:"max_body_size,optional" doc:"Largest app answer a job stores, a byte count or a size such as \"10MiB\"; a larger answer fails the job with the sizes in its error; default \"10MiB\"."`
-	Redis       *rawResultsRedis `hcl:"redis,block" doc:"Redis settings; required when backend is redis."`
+	Backend           string           `hcl:"backend,optional" doc:"Store: memory or redis; default \"memory\"."`
+	TTL               string           `hcl:"ttl,optional" doc:"How long a result is kept after completion; default \"1h\"."`
+	MaxEntries        int              `hcl:"max_entries,optional" doc:"Bound of the memory store; default 100000."`
+	Prefix            string           `hcl:"prefix,optional" doc:"Redis key prefix; default \"openhqm:\"."`
+	IdempotencyWindow string           `hcl:"idempotency_window,optional" doc:"How long a client's Idempotency-Key keeps naming its job: a submit with the same key (and principal) within it gets the same id and never a second job; default \"24h\"."`
+	MaxBodySize       string           `hcl:"max_body_size,optional" doc:"Largest app answer a job stores, a byte count or a size such as \"10MiB\"; a larger answer fails the job with the sizes in its error; default \"10MiB\"."`
+	Redis             *rawResultsRedis `hcl:"redis,block" doc:"Redis settings; required when backend is redis."`
 }
 
 type rawResultsRedis struct {
