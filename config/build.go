@@ -158,10 +158,29 @@ func (b *builder) buildServer(r *rawServer) {
 			b.errorf(m.valueAt("admin_listen"), "Admin listener conflicts with listen", "admin_listen and listen are both %s; use another port for admin_listen, or leave it empty to serve admin paths on the main listener.", both)
 		}
 	}
+	if m.known("admin_token") && r.AdminToken != "" {
+		// Never quoted: it is a secret even when written in the file.
+		if !validToken(r.AdminToken) {
+			b.errorf(m.valueAt("admin_token"), "Invalid admin token", "admin_token must be printable characters without spaces (it is sent as \"Authorization: Bearer <token>\"); check the secret it is read from.")
+		} else {
+			s.AdminToken = r.AdminToken
+		}
+	}
 	s.MaxBodySize = b.size(m, "max_body_size", r.MaxBodySize, 10<<20)
 	s.ReadTimeout = b.positiveDur(m, "read_timeout", r.ReadTimeout, 30*time.Second, "Invalid timeout")
 	s.WriteTimeout, _ = b.dur(m, "write_timeout", r.WriteTimeout, 0)
 	s.IdleTimeout, _ = b.dur(m, "idle_timeout", r.IdleTimeout, 90*time.Second)
+}
+
+// validToken reports whether s can be sent as a bearer token: visible ASCII
+// characters only.
+func validToken(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *builder) buildEndpoint(r *rawEndpoint) {

@@ -71,6 +71,22 @@ func (b *builder) check() {
 	}
 	b.checkOverlaps()
 	b.checkReserved()
+	b.checkAdminAccess()
+}
+
+// checkAdminAccess warns, at a server block, when introspection and
+// control (/-/config, /-/routes, POST /-/reload) are served
+// nowhere: without admin_token and admin_listen the main listener does not
+// serve them, since anyone who reaches it could read or reload the
+// configuration (a mesh proxy in the pod makes every caller look local). A
+// configuration without a server block takes every listener default and
+// gets no warning; its /-/config answers 404 saying what to set.
+func (b *builder) checkAdminAccess() {
+	s := b.cfg.Server
+	if b.root.Server == nil || s.AdminListen != "" || b.root.Server.known("admin_token") {
+		return
+	}
+	b.warnf(b.root.Server.def(), "Admin pages not served", "Neither server.admin_token nor server.admin_listen is set, so introspection and control (/-/config, /-/routes, POST /-/reload) are not served (probes and /metrics are). Set admin_token = env(\"OPENHQM_ADMIN_TOKEN\") to serve them on the main listener to that bearer, or admin_listen = \"127.0.0.1:9090\" to serve them on a port of their own.")
 }
 
 func queueHint(names []string) string {

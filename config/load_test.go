@@ -20,6 +20,7 @@ var testEnv = map[string]string{
 	"LEGACY_APP_TOKEN":    "legacy-secret",
 	"ORDERS_CLIENT_TOKEN": "orders-secret",
 	"PRESENT":             "value",
+	"OPENHQM_ADMIN_TOKEN": "admin-secret",
 }
 
 func lookupTestEnv(n string) (string, bool) { v, ok := testEnv[n]; return v, ok }

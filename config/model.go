@@ -35,9 +35,12 @@ type Config struct {
 
 // Server holds the settings of the inbound listeners.
 type Server struct {
-	Listen       string // default ":8000"
-	AdminListen  string // empty: admin paths are served on Listen under /-/
-	MaxBodySize  int64  // bytes, default 10 MiB
+	Listen      string // default ":8000"
+	AdminListen string // empty: admin paths are served on Listen under /-/
+	// AdminToken is the bearer introspection and control pages require on
+	// Listen; empty: they are not served there (probes and metrics are).
+	AdminToken   string
+	MaxBodySize  int64 // bytes, default 10 MiB
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration

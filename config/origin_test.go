@@ -175,7 +175,7 @@ func TestSecretsAreNotQuoted(t *testing.T) {
 // TestOriginIsNamed: where a value is not quoted, the diagnostic says where
 // it came from.
 func TestOriginIsNamed(t *testing.T) {
-	src := "server {\n  listen = env(\"S\")\n}\n"
+	src := "server {\n  listen = env(\"S\")\n  admin_listen = \"127.0.0.1:9090\"\n}\n"
 	_, _, diags := Parse(map[string][]byte{"c.hcl": []byte(src)}, Options{LookupEnv: mapLookup(secretEnv)})
 	want := `The value of listen: the value of env("S") is not host:port`
 	if len(diags) != 1 || !strings.HasPrefix(diags[0].Detail, want) || diags[0].Severity != hcl.DiagError {

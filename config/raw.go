@@ -36,6 +36,7 @@ type rawServer struct {
 	rawMeta
 	Listen       string `hcl:"listen,optional" doc:"Address of the main listener as host:port; default \":8000\"."`
 	AdminListen  string `hcl:"admin_listen,optional" doc:"Separate address for /-/, /health and /metrics; default empty, meaning they are served on listen."`
+	AdminToken   string `hcl:"admin_token,optional" doc:"Bearer token that introspection and control (/-/config, /-/routes, POST /-/reload) require on the main listener (write it with env() or file()); default empty: without it and without admin_listen they are not served at all. Probes and /metrics stay open."`
 	MaxBodySize  string `hcl:"max_body_size,optional" doc:"Largest accepted request body, a byte count or a size such as \"10MiB\"; default \"10MiB\"."`
 	ReadTimeout  string `hcl:"read_timeout,optional" doc:"Longest time to read a whole request; default \"30s\"."`
 	WriteTimeout string `hcl:"write_timeout,optional" doc:"Longest time to write a response, \"0s\" for none; default \"0s\" (route timeouts govern)."`

@@ -23,8 +23,8 @@ var kits = []struct {
 	autoscaler string // "hpa" or "keda"; "" for none
 	// monitors: the ServiceMonitors are part of it (needs the Prometheus Operator).
 	monitors bool
-	// ownSecret: the kustomization ships the Secret redis-credentials instead of
-	// expecting it to exist.
+	// ownSecret: the kustomization ships the Secrets redis-credentials and
+	// openhqm-admin instead of expecting them to exist.
 	ownSecret bool
 }{
 	{dir: "base", autoscaler: "hpa", monitors: true},
@@ -36,6 +36,7 @@ var kits = []struct {
 // does not create, with the keys it reads (docs/kubernetes.md says how to make it).
 var externalSecrets = map[string][]string{
 	"redis-credentials": {"address", "connection-string", "password"},
+	"openhqm-admin":     {"token"},
 }
 
 // adminPaths are the paths each openhqm process serves itself.

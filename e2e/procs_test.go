@@ -206,9 +206,25 @@ func (a *app) saw(key string) int {
 }
 
 // client is an HTTP client with a pool large enough for the tests' concurrency.
+// It presents adminToken on the admin pages (/-/config, /-/routes,
+// /-/reload), which the configurations that use them set as
+// server.admin_token.
 var client = &http.Client{
 	Timeout:   30 * time.Second,
-	Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128},
+	Transport: adminBearer{&http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}},
+}
+
+const adminToken = "e2e-admin-token"
+
+type adminBearer struct{ http.RoundTripper }
+
+func (a adminBearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	switch r.URL.Path {
+	case "/-/config", "/-/routes", "/-/reload":
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+adminToken)
+	}
+	return a.RoundTripper.RoundTrip(r)
 }
 
 // submitted is one request the test sent and what became of it.

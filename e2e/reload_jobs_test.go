@@ -29,7 +29,8 @@ route "second" {
 	}
 	return fmt.Sprintf(`
 server {
-  listen = %q
+  listen      = %q
+  admin_token = "e2e-admin-token"
 }
 
 endpoint "app" {

@@ -85,7 +85,8 @@ func swapConfig(listen, one, two string, version int) string {
 	}
 	return fmt.Sprintf(`
 server {
-  listen = %[1]q
+  listen      = %[1]q
+  admin_token = "e2e-admin-token"
 }
 
 endpoint "one" {

@@ -8,9 +8,15 @@
 #   curl -i -X POST localhost:8000/api/orders -d '{"item":"book"}'
 #                                                     # 202 Accepted + Location
 #   curl -i localhost:8000/-/requests/<id>/response   # the app's answer, later
+#   curl -s localhost:9090/-/routes                   # the operator's pages, on loopback
 
+# The operator's pages (/-/config, /-/routes, POST /-/reload, /metrics) are on
+# a listener of their own that only this machine reaches. In a pod, either
+# keep it that way or serve them on :8000 to a bearer token instead:
+#   admin_token = env("OPENHQM_ADMIN_TOKEN")
 server {
-  listen = ":8000"
+  listen       = ":8000"
+  admin_listen = "127.0.0.1:9090"
 }
 
 endpoint "legacy" {

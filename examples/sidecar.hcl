@@ -8,6 +8,9 @@
 #   BILLING_API_KEY       API key of the billing service
 #   ORDERS_CLIENT_TOKEN   token clients present to submit orders
 
+# The operator's pages (/-/config, /-/routes, POST /-/reload, /metrics and the
+# probes) are on :8001, a port of their own: do not publish it in the Service,
+# and let only Prometheus and the kubelet reach it.
 server {
   listen        = ":8000"
   admin_listen  = ":8001"

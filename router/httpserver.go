@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/internal/connguard"
 	"github.com/valyala/fasthttp"
 )
 
@@ -45,7 +47,7 @@ func NewHTTPServer(cfg config.Server, h fasthttp.RequestHandler, log *slog.Logge
 		maxBody = 10 << 20
 	}
 	return &fasthttp.Server{
-		Handler:               h,
+		Handler:               refuseConnect(h),
 		Name:                  "openhqm",
 		ReadTimeout:           read,
 		WriteTimeout:          write,
@@ -56,9 +58,34 @@ func NewHTTPServer(cfg config.Server, h fasthttp.RequestHandler, log *slog.Logge
 		NoDefaultContentType:  true,
 		NoDefaultDate:         false,
 		CloseOnShutdown:       true,
+		// fasthttp's parse errors quote the request (an Authorization
+		// header, say); they reach the debug log, which must hold no secret.
+		SecureErrorLogMessage: true,
 		Logger:                fasthttpLogger{log},
 		ErrorHandler:          serverError,
 	}
+}
+
+// refuseConnect answers CONNECT 405 ahead of h: openhqm is a reverse proxy,
+// never a tunnel, and an app must not be asked to open one. The connection
+// closes, since the client may already be sending tunnel bytes.
+func refuseConnect(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if ctx.IsConnect() {
+			writeError(ctx, fasthttp.StatusMethodNotAllowed, "CONNECT is not supported: openhqm is a reverse proxy, not a tunnel", nil)
+			ctx.SetConnectionClose()
+			return
+		}
+		h(ctx)
+	}
+}
+
+// Listen wraps ln for a server of NewHTTPServer: the raw request stream of
+// every connection is checked before the server parses it (see connguard),
+// so a request with a malformed or ambiguous head or framing is answered 400
+// and never reaches a handler.
+func Listen(ln net.Listener) *connguard.Listener {
+	return connguard.Wrap(ln, connguard.Options{})
 }
 
 // serverError answers requests fasthttp rejects before the handler runs.
@@ -66,7 +93,10 @@ func serverError(ctx *fasthttp.RequestCtx, err error) {
 	var code int
 	var msg string
 	var sizeErr *fasthttp.ErrSmallBuffer
+	reason, malformed := connguard.IsMalformed(err)
 	switch {
+	case malformed:
+		code, msg = fasthttp.StatusBadRequest, reason
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		code, msg = fasthttp.StatusRequestEntityTooLarge, "request body too large"
 	case errors.As(err, &sizeErr):

@@ -20,7 +20,7 @@ Try, from another terminal:
   curl -i localhost:8000/-/requests/<id>/response                # the app's own answer
   curl -i -X POST localhost:8000/api/orders -H 'Prefer: wait=5' -d '{"sku":"B-2"}'   # wait for it
   curl -i localhost:8000/api/slow -H 'Prefer: respond-async'     # a slow path, as a job
-  curl -s localhost:8000/-/routes; curl -s localhost:8000/metrics | grep openhqm_
+  curl -s localhost:9090/-/routes; curl -s localhost:9090/metrics | grep openhqm_   # the operator's port, loopback only
 
 MSG
 "$bin/openhqm" serve -c examples/quickstart.hcl

@@ -7,11 +7,15 @@
 #   - the workers reach it through the Service legacy-app-internal (their
 #     Deployment sets APP_URL=http://legacy-app-internal:8080).
 # REDIS_URL comes from the Secret redis-credentials (key connection-string), the
-# Secret the original OpenHQM manifests already use.
+# Secret the original OpenHQM manifests already use. OPENHQM_ADMIN_TOKEN comes
+# from the Secret openhqm-admin (key token): the bearer that /-/config,
+# /-/routes and POST /-/reload require on port 8000, where the probes and
+# /metrics stay open for the kubelet and Prometheus.
 
 server {
   listen        = ":8000"
   admin_listen  = ""
+  admin_token   = env("OPENHQM_ADMIN_TOKEN")
   max_body_size = "10MiB"
   read_timeout  = "30s"
 }

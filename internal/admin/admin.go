@@ -4,12 +4,21 @@
 // /-/jobs, and POST /-/reload. It
 // owns no state: what a page shows comes from the functions in Options, so
 // each process hands it its own values.
+//
+// One rule decides who may see a page on the application's listener
+// (Shared): the probes and /metrics are open (the kubelet and Prometheus
+// use that port); every other page, present or added later, answers only
+// the server.admin_token bearer, and is not served there at all without
+// one. Loopback is no credential: a mesh proxy in the pod makes every
+// caller local.
 package admin
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
-	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +54,10 @@ type Options struct {
 	// Reload runs a reload for POST /-/reload and returns the body of its
 	// success (the new generation) or why it was refused.
 	Reload func(ctx context.Context) (any, error)
+	// Token returns the bearer that introspection and control require on a
+	// Shared listener (server.admin_token of the current configuration);
+	// nil or "": those pages are not served there.
+	Token func() string
 	// Observe, when set, counts each answer (request metrics).
 	Observe func(code int, start time.Time)
 	// ProbeTimeout bounds a readiness check; default 2s.
@@ -59,8 +72,8 @@ const (
 	// listen address): every page.
 	Dedicated Exposure = iota
 	// Shared is the application's listener: probes and metrics for
-	// everyone (the kubelet and Prometheus use that port), introspection
-	// too, and POST /-/reload from loopback callers only.
+	// everyone (the kubelet and Prometheus use that port); every other page
+	// to the admin token's bearer only, and to nobody without a token.
 	Shared
 )
 
@@ -93,7 +106,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx, exp Exposure) bool {
 		}
 	}
 	start := time.Now()
-	h.serve(ctx, exp)
+	if exp == Dedicated || Open(string(ctx.Path())) || h.authorized(ctx) {
+		h.serve(ctx)
+	}
 	if h.opts.Observe != nil {
 		h.opts.Observe(ctx.Response.StatusCode(), start)
 	}
@@ -108,7 +123,54 @@ func (h *Handler) Dedicated(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-func (h *Handler) serve(ctx *fasthttp.RequestCtx, exp Exposure) {
+// Open reports whether path is a page served to anyone on every listener:
+// the probes and /metrics. Every other admin page is introspection or
+// control, which a Shared listener serves only to the admin token.
+func Open(path string) bool {
+	switch path {
+	case "/-/healthz", "/-/readyz", "/health", "/metrics":
+		return true
+	}
+	return false
+}
+
+// authorized reports whether the request carries the admin token as a
+// bearer; otherwise it answers 404 (no token configured: the page does not
+// exist on this listener) or 401.
+func (h *Handler) authorized(ctx *fasthttp.RequestCtx) bool {
+	var token string
+	if h.opts.Token != nil {
+		token = h.opts.Token()
+	}
+	if token == "" {
+		writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not served on this listener: set server.admin_token and send it as a bearer, or set server.admin_listen"})
+		return false
+	}
+	if got, ok := bearer(ctx.Request.Header.Peek("Authorization")); ok && sameToken(got, token) {
+		return true
+	}
+	ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="openhqm admin"`)
+	writeJSON(ctx, fasthttp.StatusUnauthorized, map[string]string{"error": "missing or invalid admin token"})
+	return false
+}
+
+// bearer returns the credential of an Authorization: Bearer value.
+func bearer(v []byte) ([]byte, bool) {
+	const scheme = "bearer "
+	if len(v) <= len(scheme) || !bytes.EqualFold(v[:len(scheme)], []byte(scheme)) {
+		return nil, false
+	}
+	return bytes.TrimLeft(v[len(scheme):], " "), true
+}
+
+// sameToken compares in constant time, on digests so that the time does
+// not depend on the lengths either.
+func sameToken(got []byte, want string) bool {
+	a, b := sha256.Sum256(got), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
 	case "/-/healthz":
 		writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
@@ -131,9 +193,9 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, exp Exposure) {
 	case "/-/routes":
 		page(ctx, h.opts.Routes)
 	case "/-/reload":
-		h.reload(ctx, exp)
+		h.reload(ctx)
 	default: // the queues and jobs pages: introspection like /-/config, control like /-/reload
-		h.jobsPage(ctx, exp)
+		h.jobsPage(ctx)
 	}
 }
 
@@ -174,7 +236,7 @@ func (h *Handler) health(ctx *fasthttp.RequestCtx) {
 	})
 }
 
-func (h *Handler) reload(ctx *fasthttp.RequestCtx, exp Exposure) {
+func (h *Handler) reload(ctx *fasthttp.RequestCtx) {
 	if h.opts.Reload == nil {
 		writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not found"})
 		return
@@ -184,12 +246,6 @@ func (h *Handler) reload(ctx *fasthttp.RequestCtx, exp Exposure) {
 		writeJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "use POST"})
 		return
 	}
-	if exp == Shared && !isLoopback(ctx.RemoteIP()) {
-		// The application's listener: only a caller inside the pod may
-		// trigger a reload.
-		writeJSON(ctx, fasthttp.StatusForbidden, map[string]string{"error": "reload is allowed from loopback only unless server.admin_listen is set"})
-		return
-	}
 	body, err := h.opts.Reload(context.Background())
 	if err != nil {
 		writeJSON(ctx, fasthttp.StatusUnprocessableEntity, map[string]string{"status": "failed", "error": err.Error()})
@@ -197,8 +253,6 @@ func (h *Handler) reload(ctx *fasthttp.RequestCtx, exp Exposure) {
 	}
 	writeJSON(ctx, fasthttp.StatusOK, body)
 }
-
-func isLoopback(ip net.IP) bool { return ip != nil && ip.IsLoopback() }
 
 // writeJSON answers with v as indented JSON.
 func writeJSON(ctx *fasthttp.RequestCtx, code int, v any) {

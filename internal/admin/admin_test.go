@@ -117,35 +117,93 @@ func TestPages(t *testing.T) {
 	}
 }
 
-// TestReloadExposure: on the application's listener only a caller inside
-// the pod may trigger a reload; a dedicated listener is reachable only by
-// whom the operator lets reach it.
-func TestReloadExposure(t *testing.T) {
+// TestSharedExposure: on the application's listener the probes and
+// /metrics answer anyone; introspection and control answer only the admin
+// token's bearer (not a loopback caller without it), and nobody when no
+// token is set. A dedicated listener serves every page.
+func TestSharedExposure(t *testing.T) {
 	reloads := 0
-	h := New(Options{Reload: func(context.Context) (any, error) {
-		reloads++
-		return map[string]any{"status": "reloaded", "generation": reloads + 1}, nil
-	}})
+	token := ""
+	h := New(Options{
+		Gatherer: prometheus.NewRegistry(),
+		Config:   func() any { return map[string]any{"generation": 1} },
+		Routes:   func() any { return map[string]any{"routes": []any{}} },
+		Reload: func(context.Context) (any, error) {
+			reloads++
+			return map[string]any{"status": "reloaded"}, nil
+		},
+		Token: func() string { return token },
+	})
+	send := func(exp Exposure, method, path, remote, auth string) *fasthttp.RequestCtx {
+		var req fasthttp.Request
+		req.Header.SetMethod(method)
+		req.SetRequestURI(path)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		ctx := &fasthttp.RequestCtx{}
+		ctx.Init(&req, &net.TCPAddr{IP: net.ParseIP(remote), Port: 40000}, nil)
+		if !h.Serve(ctx, exp) {
+			t.Fatalf("%s %s not served", method, path)
+		}
+		return ctx
+	}
 	for _, tc := range []struct {
-		exp    Exposure
-		method string
-		remote string
-		want   int
+		token        string
+		exp          Exposure
+		method, path string
+		remote, auth string
+		want         int
 	}{
-		{Shared, "POST", "10.1.2.3", fasthttp.StatusForbidden},
-		{Shared, "POST", "127.0.0.1", fasthttp.StatusOK},
-		{Shared, "POST", "::1", fasthttp.StatusOK},
-		{Dedicated, "POST", "10.1.2.3", fasthttp.StatusOK},
-		{Dedicated, "GET", "127.0.0.1", fasthttp.StatusMethodNotAllowed},
+		// No token: introspection and control do not exist on the main
+		// listener, even from loopback; probes and metrics do.
+		{"", Shared, "GET", "/-/config", "127.0.0.1", "", 404},
+		{"", Shared, "GET", "/-/routes", "::1", "", 404},
+		{"", Shared, "POST", "/-/reload", "127.0.0.1", "", 404},
+		{"", Shared, "GET", "/-/config", "10.0.0.1", "Bearer anything", 404},
+		{"", Shared, "GET", "/-/healthz", "10.0.0.1", "", 200},
+		{"", Shared, "GET", "/-/readyz", "10.0.0.1", "", 200},
+		{"", Shared, "GET", "/health", "10.0.0.1", "", 200},
+		{"", Shared, "GET", "/metrics", "10.0.0.1", "", 200},
+		{"", Dedicated, "GET", "/-/config", "10.0.0.1", "", 200},
+		{"", Dedicated, "POST", "/-/reload", "10.0.0.1", "", 200},
+		// A token: only its bearer.
+		{"s3cret-admin", Shared, "GET", "/-/config", "127.0.0.1", "", 401},
+		{"s3cret-admin", Shared, "GET", "/-/config", "10.0.0.1", "Bearer s3cret-admi", 401},
+		{"s3cret-admin", Shared, "GET", "/-/config", "10.0.0.1", "Bearer s3cret-admin2", 401},
+		{"s3cret-admin", Shared, "GET", "/-/config", "10.0.0.1", "Basic s3cret-admin", 401},
+		{"s3cret-admin", Shared, "GET", "/-/config", "10.0.0.1", "s3cret-admin", 401},
+		{"s3cret-admin", Shared, "GET", "/-/config", "10.0.0.1", "Bearer s3cret-admin", 200},
+		{"s3cret-admin", Shared, "GET", "/-/routes", "10.0.0.1", "bearer s3cret-admin", 200},
+		{"s3cret-admin", Shared, "POST", "/-/reload", "127.0.0.1", "", 401},
+		{"s3cret-admin", Shared, "POST", "/-/reload", "10.0.0.1", "Bearer s3cret-admin", 200},
+		{"s3cret-admin", Shared, "GET", "/-/reload", "10.0.0.1", "Bearer s3cret-admin", 405},
+		{"s3cret-admin", Shared, "GET", "/-/healthz", "10.0.0.1", "Bearer wrong", 200},
+		{"s3cret-admin", Shared, "GET", "/metrics", "10.0.0.1", "", 200},
 	} {
-		ctx, _ := request(h, tc.exp, tc.method, "/-/reload", tc.remote)
+		token = tc.token
+		ctx := send(tc.exp, tc.method, tc.path, tc.remote, tc.auth)
 		if got := ctx.Response.StatusCode(); got != tc.want {
-			t.Errorf("%s /-/reload from %s (exposure %d): %d %s, want %d", tc.method, tc.remote, tc.exp, got, ctx.Response.Body(), tc.want)
+			t.Errorf("token %q, exposure %d: %s %s from %s with %q: %d %s, want %d", tc.token, tc.exp, tc.method, tc.path, tc.remote, tc.auth, got, ctx.Response.Body(), tc.want)
+		}
+		if got := ctx.Response.StatusCode(); got >= 400 {
+			if b := body(t, ctx); b["error"] == nil {
+				t.Errorf("%s %s: %d without a JSON error", tc.method, tc.path, got)
+			}
+		}
+		if ctx.Response.StatusCode() == 401 && len(ctx.Response.Header.Peek("WWW-Authenticate")) == 0 {
+			t.Errorf("%s %s: 401 without WWW-Authenticate", tc.method, tc.path)
+		}
+		if strings.Contains(string(ctx.Response.Body()), "s3cret") {
+			t.Errorf("%s %s: the answer quotes the token: %s", tc.method, tc.path, ctx.Response.Body())
 		}
 	}
-	if reloads != 3 {
-		t.Errorf("reload hook called %d times, want 3", reloads)
+	if reloads != 2 {
+		t.Errorf("reload hook called %d times, want 2", reloads)
 	}
+}
+
+func TestFailedReload(t *testing.T) {
 	failing := New(Options{Reload: func(context.Context) (any, error) { return nil, errors.New("invalid configuration: x.hcl:3,1: bad") }})
 	ctx, _ := request(failing, Dedicated, "POST", "/-/reload", "127.0.0.1")
 	if b := body(t, ctx); ctx.Response.StatusCode() != 422 || b["status"] != "failed" || !strings.Contains(b["error"].(string), "x.hcl:3,1") {

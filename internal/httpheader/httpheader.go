@@ -97,6 +97,9 @@ func IsToken[T ~string | ~[]byte](s T) bool {
 	return true
 }
 
+// TokenChar reports whether c may appear in a token.
+func TokenChar(c byte) bool { return tokenChar[c] }
+
 var tokenChar = func() (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = true

@@ -201,6 +201,12 @@ func (p *Process) adminOptions() admin.Options {
 		},
 		Ready:  p.ready,
 		Config: func() any { return p.configStatus() },
+		Token: func() string {
+			if g := p.current.Load(); g != nil {
+				return g.Config.Server.AdminToken
+			}
+			return ""
+		},
 		Jobs: func() (*jobs.Service, func()) {
 			g := p.acquire()
 			if g == nil {

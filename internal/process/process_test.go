@@ -69,7 +69,7 @@ func startApp(t *testing.T, name string) *app {
 func writeConfig(t *testing.T, dir, addr string, queues ...string) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "server {\n  listen = \"127.0.0.1:0\"\n}\nendpoint \"app\" {\n  url = \"http://%s\"\n}\n", addr)
+	fmt.Fprintf(&b, "server {\n  listen = \"127.0.0.1:0\"\n  admin_token = %q\n}\nendpoint \"app\" {\n  url = \"http://%s\"\n}\n", testAdminToken, addr)
 	for _, q := range queues {
 		fmt.Fprintf(&b, "queue %q {\n  backend = \"memory\"\n}\n", q)
 	}
@@ -109,13 +109,19 @@ func (l *lockedBuffer) String() string {
 
 func startProcess(t *testing.T, dir string) *running {
 	t.Helper()
+	return startProcessEnv(t, dir, nil)
+}
+
+// startProcessEnv starts a process whose env() reads lookup.
+func startProcessEnv(t *testing.T, dir string, lookup func(string) (string, bool)) *running {
+	t.Helper()
 	src := Source{Kind: FromFiles, Paths: []string{dir}}
-	cfg, warnings, err := src.Load(nil)
+	cfg, warnings, err := src.Load(lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &lockedBuffer{}
-	p, err := New(context.Background(), Options{Role: Serve, Name: "test", Source: src, Config: cfg, Warnings: warnings, Log: logs, ShutdownTimeout: 5 * time.Second})
+	p, err := New(context.Background(), Options{Role: Serve, Name: "test", Source: src, Config: cfg, Warnings: warnings, LookupEnv: lookup, Log: logs, ShutdownTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +160,10 @@ func startProcess(t *testing.T, dir string) *running {
 	return r
 }
 
+// testAdminToken is the server.admin_token of writeConfig; get presents it
+// on the admin pages.
+const testAdminToken = "process-test-admin-token"
+
 func get(t *testing.T, addr, path string) (int, string) {
 	t.Helper()
 	req := fasthttp.AcquireRequest()
@@ -161,6 +171,9 @@ func get(t *testing.T, addr, path string) (int, string) {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI("http://" + addr + path)
+	if strings.HasPrefix(path, "/-/") && !strings.HasPrefix(path, "/-/requests") {
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	}
 	if err := fasthttp.DoTimeout(req, resp, 10*time.Second); err != nil {
 		t.Errorf("GET %s: %v", path, err)
 		return 0, ""
@@ -454,4 +467,84 @@ func TestAcquireNeverReturnsARetiredGeneration(t *testing.T) {
 	if retired.Load() != 1999 || p.live.Load() != 1 {
 		t.Errorf("retired %d generations, %d live; want 1999 and 1", retired.Load(), p.live.Load())
 	}
+}
+
+// TestAdminTokenOnMainListener: on the main listener the admin pages answer
+// only the current configuration's admin_token (a reload rotates it), the
+// probes and /metrics answer anyone, and without a token the admin pages
+// are not served at all.
+func TestAdminTokenOnMainListener(t *testing.T) {
+	a := startApp(t, "one")
+	dir := t.TempDir()
+	writeConfig(t, dir, a.addr)
+	r := startProcess(t, dir)
+	ask := func(method, path, token string) int {
+		t.Helper()
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.Header.SetMethod(method)
+		req.SetRequestURI("http://" + r.addr + path)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if err := fasthttp.DoTimeout(req, resp, 10*time.Second); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		return resp.StatusCode()
+	}
+	type probe struct {
+		method, path, token string
+		want                int
+	}
+	check := func(cases []probe) {
+		t.Helper()
+		for _, c := range cases {
+			if got := ask(c.method, c.path, c.token); got != c.want {
+				t.Errorf("%s %s with %q: %d, want %d", c.method, c.path, c.token, got, c.want)
+			}
+		}
+	}
+	check([]probe{
+		{"GET", "/-/config", "", 401},
+		{"GET", "/-/config", "wrong", 401},
+		{"GET", "/-/config", testAdminToken, 200},
+		{"GET", "/-/routes", testAdminToken, 200},
+		{"POST", "/-/reload", "", 401},
+		{"GET", "/-/healthz", "", 200},
+		{"GET", "/-/readyz", "", 200},
+		{"GET", "/metrics", "", 200},
+		{"GET", "/hello", "", 200},
+	})
+
+	// Rotate the token with a reload.
+	cfg, _ := os.ReadFile(filepath.Join(dir, "openhqm.hcl"))
+	rotated := strings.Replace(string(cfg), testAdminToken, "rotated-admin-token", 1)
+	if err := os.WriteFile(filepath.Join(dir, "openhqm.hcl"), []byte(rotated), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := ask("POST", "/-/reload", testAdminToken); got != 200 {
+		t.Fatalf("POST /-/reload: %d", got)
+	}
+	check([]probe{
+		{"GET", "/-/config", testAdminToken, 401},
+		{"GET", "/-/config", "rotated-admin-token", 200},
+	})
+
+	// No token: not served on the main listener, whoever asks.
+	bare := strings.Replace(string(cfg), fmt.Sprintf("  admin_token = %q\n", testAdminToken), "", 1)
+	if err := os.WriteFile(filepath.Join(dir, "openhqm.hcl"), []byte(bare), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.p.Reload(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	check([]probe{
+		{"GET", "/-/config", "rotated-admin-token", 404},
+		{"GET", "/-/routes", "", 404},
+		{"POST", "/-/reload", "", 404},
+		{"GET", "/-/healthz", "", 200},
+		{"GET", "/health", "", 200},
+	})
 }

@@ -74,7 +74,7 @@ func (p *Process) Run(ctx context.Context, ready func(addrs []string)) int {
 			p.stop()
 			return 1
 		}
-		l.ln = ln
+		l.ln = router.Listen(ln)
 	}
 	failed := make(chan error, len(servers))
 	var httpWG sync.WaitGroup

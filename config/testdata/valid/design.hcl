@@ -3,6 +3,7 @@
 server {
   listen        = ":8000"
   admin_listen  = ""              # empty: admin paths are served on the main listener under /-/
+  admin_token   = env("OPENHQM_ADMIN_TOKEN")   # bearer for introspection and control on the main listener
   max_body_size = "10MiB"
   read_timeout  = "30s"
 }

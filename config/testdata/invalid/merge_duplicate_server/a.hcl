@@ -1,3 +1,3 @@
-server {
+server {   # WARNING: Admin pages not served
   listen = ":8000"
 }
