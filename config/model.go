@@ -121,9 +121,13 @@ type Queue struct {
 
 // RedisQueue holds the Redis Streams settings of a queue.
 type RedisQueue struct {
-	URL    string // redis:// or rediss:// URL
+	RedisConn
 	Stream string // default "openhqm-requests"
 	Group  string // default "openhqm-workers"
+	Shards int    // streams the queue is split over; default 1
+	// KeyHeader is the request header whose value picks a job's shard;
+	// empty: shards in turn.
+	KeyHeader string
 }
 
 // KafkaQueue holds the Kafka settings of a queue.
@@ -168,7 +172,8 @@ type Results struct {
 	Backend    QueueBackend  // memory | redis
 	TTL        time.Duration // counted from completion; default 1h
 	MaxEntries int           // memory backend bound; default 100000
-	RedisURL   string        // set when Backend is redis
+	RedisURL   string        // Redis.URL, kept for callers of earlier releases
+	Redis      *RedisConn    // set when Backend is redis
 	Prefix     string        // Redis key prefix; default "openhqm:"
 	// MaxBodySize bounds a stored answer, in bytes; default 10 MiB. A
 	// larger answer fails the job instead of becoming a huge stored value.

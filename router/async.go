@@ -172,6 +172,8 @@ func (s *Server) asyncRoute(cfg *config.Config, deps Deps, a *asyncGeneration, n
 		ar.keyHeader = qc.Kafka.KeyHeader
 	} else if qc != nil && qc.Backend == config.BackendSQS && qc.SQS != nil {
 		ar.keyHeader = qc.SQS.KeyHeader
+	} else if qc != nil && qc.Backend == config.BackendRedis && qc.Redis != nil {
+		ar.keyHeader = qc.Redis.KeyHeader
 	}
 	if auth := newClientAuth(ca); auth != nil {
 		for _, d := range auth.digests {

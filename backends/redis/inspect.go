@@ -28,8 +28,9 @@ import (
 
 var _ backends.Inspector = (*Queue)(nil)
 
-// cancelledKey is the set of ids of jobs cancelled while they waited.
-func (q *Queue) cancelledKey() string { return q.keys[0] + ":cancelled" }
+// Each shard has a set of its own (shardKeys.cancelled), beside its
+// stream, so that the scripts touch one hash slot on a cluster; a queue of
+// several shards runs each operation on every shard.
 
 // entryJobID answers the job id of an entry's m field without decoding the
 // rest: the id is the first string after the version byte.
@@ -105,9 +106,9 @@ return n
 // WithdrawsCancelled is true: see withhold.
 func (q *Queue) WithdrawsCancelled() bool { return true }
 
-// withhold answers ds without the deliveries of cancelled jobs, which it
-// acknowledges and deletes: one SMISMEMBER for the batch.
-func (q *Queue) withhold(ctx context.Context, ds []*backends.Delivery) ([]*backends.Delivery, error) {
+// withhold answers ds, deliveries of shard sh, without those of cancelled
+// jobs, which it acknowledges and deletes: one SMISMEMBER for the batch.
+func (q *Queue) withhold(ctx context.Context, sh *shard, ds []*backends.Delivery) ([]*backends.Delivery, error) {
 	if len(ds) == 0 {
 		return ds, nil
 	}
@@ -115,7 +116,7 @@ func (q *Queue) withhold(ctx context.Context, ds []*backends.Delivery) ([]*backe
 	for i, d := range ds {
 		ids[i] = d.Job.ID
 	}
-	marked, err := q.rdb.SMIsMember(ctx, q.cancelledKey(), ids...).Result()
+	marked, err := q.rdb.SMIsMember(ctx, sh.cancelled, ids...).Result()
 	if err != nil {
 		// Unchecked deliveries stay pending and are checked again when
 		// their lease expires and another Receive reclaims them.
@@ -128,12 +129,12 @@ func (q *Queue) withhold(ctx context.Context, ds []*backends.Delivery) ([]*backe
 			kept = append(kept, d)
 			continue
 		}
-		entry, _, _, _ := parseReceipt(d.Receipt)
+		entry, _, _, _, _ := q.parseReceipt(d.Receipt)
 		drop = append(drop, entry, d.Job.ID)
 	}
 	if len(drop) > 0 {
 		args := append([]any{q.opts.Group}, drop...)
-		if err := dropCancelledScript.Run(ctx, q.rdb, []string{q.keys[0], q.cancelledKey()}, args...).Err(); err != nil {
+		if err := dropCancelledScript.Run(ctx, q.rdb, []string{sh.stream, sh.cancelled}, args...).Err(); err != nil {
 			q.log.Warn("cancelled jobs stay pending until their lease ends", "err", err)
 		} else {
 			q.log.Info("dropped cancelled jobs", "jobs", len(drop)/2)
@@ -145,22 +146,43 @@ func (q *Queue) withhold(ctx context.Context, ds []*backends.Delivery) ([]*backe
 // Cancel withdraws job id unless a consumer holds it (ErrStarted). It does
 // not know whether the queue holds the job at all: an id it never sees
 // leaves a mark behind until Uncancel removes it.
+//
+// A sharded queue does not know which shard holds the job: it cancels it in
+// every shard, and when one of them holds it started, takes the marks of
+// the others back.
 func (q *Queue) Cancel(ctx context.Context, id string) error {
-	n, err := cancelScript.Run(ctx, q.rdb, []string{q.keys[0], q.keys[1], q.keys[2], q.cancelledKey()}, q.opts.Group, id).Int()
-	if err != nil {
-		return q.errorf("cancel %s: %w", id, classify(err))
+	var marked []*shard
+	started := false
+	for _, sh := range q.shards {
+		n, err := cancelScript.Run(ctx, q.rdb, []string{sh.stream, sh.delayed, sh.delayedJobs, sh.cancelled}, q.opts.Group, id).Int()
+		if err != nil {
+			return q.errorf("cancel %s: %w", id, classify(err))
+		}
+		switch n {
+		case 0:
+			started = true
+		case 1:
+			marked = append(marked, sh)
+		}
 	}
-	if n == 0 {
-		return q.errorf("cancel %s: %w", id, backends.ErrStarted)
+	if !started {
+		return nil
 	}
-	return nil
+	for _, sh := range marked {
+		if err := q.rdb.SRem(ctx, sh.cancelled, id).Err(); err != nil {
+			return q.errorf("cancel %s: %w", id, classify(err))
+		}
+	}
+	return q.errorf("cancel %s: %w", id, backends.ErrStarted)
 }
 
 // Uncancel removes the cancel mark of job id: the cancel that set it found
 // the job already finished.
 func (q *Queue) Uncancel(ctx context.Context, id string) error {
-	if err := q.rdb.SRem(ctx, q.cancelledKey(), id).Err(); err != nil {
-		return q.errorf("uncancel %s: %w", id, classify(err))
+	for _, sh := range q.shards {
+		if err := q.rdb.SRem(ctx, sh.cancelled, id).Err(); err != nil {
+			return q.errorf("uncancel %s: %w", id, classify(err))
+		}
 	}
 	return nil
 }
@@ -170,8 +192,9 @@ const scanChunk = 500
 
 // List answers the waiting jobs (the stream's entries no consumer holds,
 // then the jobs waiting for a retry), the in-flight ones and the dead
-// letters that pass f, each group oldest first. It reads the whole stream
-// in chunks: an operator's tool, not a worker's.
+// letters that pass f, each group oldest first (within each shard, shard
+// after shard, for a sharded queue). It reads the whole stream in chunks:
+// an operator's tool, not a worker's.
 func (q *Queue) List(ctx context.Context, f backends.Filter) ([]backends.Entry, error) {
 	var out []backends.Entry
 	full := func() bool { return f.Limit > 0 && len(out) >= f.Limit }
@@ -180,12 +203,15 @@ func (q *Queue) List(ctx context.Context, f backends.Filter) ([]backends.Entry, 
 			out = append(out, e)
 		}
 	}
-	if f.State != backends.StateDead {
-		held, err := q.held(ctx)
+	for _, sh := range q.shards {
+		if f.State == backends.StateDead || full() {
+			break
+		}
+		held, err := q.held(ctx, sh)
 		if err != nil {
 			return nil, err
 		}
-		err = q.scan(ctx, q.keys[0], func(m goredis.XMessage) bool {
+		err = q.scan(ctx, sh.stream, func(m goredis.XMessage) bool {
 			count, ok := held[m.ID]
 			job, before, err := decodeEntry(m.Values)
 			if err != nil {
@@ -201,14 +227,20 @@ func (q *Queue) List(ctx context.Context, f backends.Filter) ([]backends.Entry, 
 		if err != nil {
 			return nil, err
 		}
-		if !full() && f.State != backends.StateInFlight {
-			if err := q.listDelayed(ctx, add); err != nil {
-				return nil, err
-			}
+	}
+	for _, sh := range q.shards {
+		if f.State == backends.StateDead || f.State == backends.StateInFlight || full() {
+			break
+		}
+		if err := q.listDelayed(ctx, sh, add); err != nil {
+			return nil, err
 		}
 	}
-	if !full() && (f.State == "" || f.State == backends.StateDead) {
-		err := q.scan(ctx, q.keys[3], func(m goredis.XMessage) bool {
+	for _, sh := range q.shards {
+		if full() || (f.State != "" && f.State != backends.StateDead) {
+			break
+		}
+		err := q.scan(ctx, sh.deadLetter, func(m goredis.XMessage) bool {
 			add(deadEntry(m))
 			return !full()
 		})
@@ -220,8 +252,8 @@ func (q *Queue) List(ctx context.Context, f backends.Filter) ([]backends.Entry, 
 }
 
 // held answers the entries consumers hold, with their delivery counts.
-func (q *Queue) held(ctx context.Context) (map[string]int64, error) {
-	p, err := q.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: q.keys[0], Group: q.opts.Group, Start: "-", End: "+", Count: 1 << 20}).Result()
+func (q *Queue) held(ctx context.Context, sh *shard) (map[string]int64, error) {
+	p, err := q.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: sh.stream, Group: q.opts.Group, Start: "-", End: "+", Count: 1 << 20}).Result()
 	if err != nil && !isNoGroup(err) {
 		return nil, q.errorf("list: %w", classify(err))
 	}
@@ -254,8 +286,8 @@ func (q *Queue) scan(ctx context.Context, stream string, each func(goredis.XMess
 }
 
 // listDelayed adds the jobs waiting for a retry, due first first.
-func (q *Queue) listDelayed(ctx context.Context, add func(backends.Entry)) error {
-	ids, err := q.rdb.ZRange(ctx, q.keys[1], 0, -1).Result()
+func (q *Queue) listDelayed(ctx context.Context, sh *shard, add func(backends.Entry)) error {
+	ids, err := q.rdb.ZRange(ctx, sh.delayed, 0, -1).Result()
 	if err != nil {
 		return q.errorf("list: %w", classify(err))
 	}
@@ -266,7 +298,7 @@ func (q *Queue) listDelayed(ctx context.Context, add func(backends.Entry)) error
 		for _, id := range chunk {
 			fields = append(fields, id+":m", id+":b", id+":a")
 		}
-		vals, err := q.rdb.HMGet(ctx, q.keys[2], fields...).Result()
+		vals, err := q.rdb.HMGet(ctx, sh.delayedJobs, fields...).Result()
 		if err != nil {
 			return q.errorf("list: %w", classify(err))
 		}
@@ -304,11 +336,24 @@ func deadEntry(m goredis.XMessage) backends.Entry {
 // Redrive moves the selected dead letters back to the stream as new
 // entries (same job, no attempts carried over), each atomically with its
 // removal from the dead letters, so that two redrives never move one dead
-// letter twice.
+// letter twice. A sharded queue sends each shard's dead letters back to
+// that shard.
 func (q *Queue) Redrive(ctx context.Context, o backends.RedriveOptions) (int, error) {
+	moved := 0
+	for _, sh := range q.shards {
+		n, err := q.redrive(ctx, sh, o)
+		moved += n
+		if err != nil {
+			return moved, err
+		}
+	}
+	return moved, nil
+}
+
+func (q *Queue) redrive(ctx context.Context, sh *shard, o backends.RedriveOptions) (int, error) {
 	var picked []goredis.XMessage
 	var jobs []*backends.Job
-	err := q.scan(ctx, q.keys[3], func(m goredis.XMessage) bool {
+	err := q.scan(ctx, sh.deadLetter, func(m goredis.XMessage) bool {
 		if e := deadEntry(m); e.Job != nil && selectedJob(e.Job, o) {
 			picked, jobs = append(picked, m), append(jobs, e.Job)
 		}
@@ -322,7 +367,7 @@ func (q *Queue) Redrive(ctx context.Context, o backends.RedriveOptions) (int, er
 		if o.Prepare != nil {
 			err := o.Prepare(ctx, jobs[i])
 			if errors.Is(err, backends.ErrSkip) {
-				if err := q.rdb.XDel(ctx, q.keys[3], m.ID).Err(); err != nil {
+				if err := q.rdb.XDel(ctx, sh.deadLetter, m.ID).Err(); err != nil {
 					return moved, q.errorf("redrive: %w", classify(err))
 				}
 				continue
@@ -331,7 +376,7 @@ func (q *Queue) Redrive(ctx context.Context, o backends.RedriveOptions) (int, er
 				return moved, err
 			}
 		}
-		n, err := redriveScript.Run(ctx, q.rdb, []string{q.keys[0], q.keys[3]}, m.ID).Int()
+		n, err := redriveScript.Run(ctx, q.rdb, []string{sh.stream, sh.deadLetter}, m.ID).Int()
 		if err != nil {
 			return moved, q.errorf("redrive %s: %w", jobs[i].ID, classify(err))
 		}
@@ -363,17 +408,21 @@ func (q *Queue) Purge(ctx context.Context, cutoff time.Time) (int, error) {
 	if !cutoff.IsZero() {
 		min = strconv.FormatInt(cutoff.UnixMilli(), 10)
 	}
-	var n int64
-	var err error
-	if min == "+" {
-		n, err = q.rdb.XTrimMaxLen(ctx, q.keys[3], 0).Result()
-	} else {
-		n, err = q.rdb.XTrimMinID(ctx, q.keys[3], min).Result()
+	total := 0
+	for _, sh := range q.shards {
+		var n int64
+		var err error
+		if min == "+" {
+			n, err = q.rdb.XTrimMaxLen(ctx, sh.deadLetter, 0).Result()
+		} else {
+			n, err = q.rdb.XTrimMinID(ctx, sh.deadLetter, min).Result()
+		}
+		if err != nil {
+			return total, q.errorf("purge: %w", classify(err))
+		}
+		total += int(n)
 	}
-	if err != nil {
-		return 0, q.errorf("purge: %w", classify(err))
-	}
-	return int(n), nil
+	return total, nil
 }
 
 // recordCancelScript: KEYS record, tombstone; ARGV the value read, the
