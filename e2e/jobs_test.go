@@ -298,6 +298,22 @@ func testOperatorTooling(t *testing.T, queueBlock func(redisURL string) string, 
 			t.Fatalf("response of %s: %q %v, want %q", id, body, err, want)
 		}
 	}
+	var done struct {
+		Jobs []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"jobs"`
+	}
+	jobsJSON(t, dir, &done, "ls", "--state", "completed", "--route", "work", "--limit", "1000")
+	var completed []string
+	for _, j := range done.Jobs {
+		completed = append(completed, j.ID)
+	}
+	for _, id := range failing {
+		if !slices.Contains(completed, id) {
+			t.Fatalf("ls --state completed lacks redriven job %s (%d listed)", id, len(completed))
+		}
+	}
 	phase("redriven jobs answered")
 	waitDeadLetters(t, stats, 0, 10*time.Second)
 	if code, out, _ := jobsCmd(t, dir, "redrive", "--queue", "jobs", "--all"); code != 0 || !strings.HasPrefix(out, "0 ") {

@@ -75,4 +75,24 @@ func testResultCancel(t *testing.T, s backends.ResultStore) {
 	if err := s.Update(ctx, &done, time.Minute); err != nil {
 		t.Fatalf("completing a reopened job: %v", err)
 	}
+
+	// The records of a status are listed, oldest submission first.
+	lister, ok := s.(RecordLister)
+	if !ok {
+		t.Fatalf("%T has no Records", s)
+	}
+	for st, want := range map[backends.Status]string{backends.StatusCompleted: done.ID, backends.StatusCancelled: pending.ID} {
+		rs, err := lister.Records(ctx, st, "", 0)
+		if err != nil || len(rs) != 1 || rs[0].ID != want || rs[0].Status != st {
+			t.Fatalf("records %s: %d (%v), want %s", st, len(rs), err, want)
+		}
+	}
+	if rs, err := lister.Records(ctx, backends.StatusCompleted, "billing", 0); err != nil || len(rs) != 0 {
+		t.Fatalf("completed records of route billing: %d (%v), want none", len(rs), err)
+	}
+}
+
+// RecordLister lists a result store's records by status.
+type RecordLister interface {
+	Records(ctx context.Context, st backends.Status, route string, limit int) ([]*backends.Result, error)
 }

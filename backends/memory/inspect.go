@@ -209,3 +209,26 @@ func (s *Results) Reopen(ctx context.Context, r *backends.Result) error {
 	delete(s.tombs, r.ID)
 	return s.putLocked("reopen", r, 0)
 }
+
+// Records answers the records in status st (of route, when not ""),
+// oldest submission first, at most limit (≤ 0: all).
+func (s *Results) Records(ctx context.Context, st backends.Status, route string, limit int) ([]*backends.Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check("records"); err != nil {
+		return nil, err
+	}
+	s.sweep(s.opts.Now())
+	var out []*backends.Result
+	for _, rec := range s.records {
+		if rec.r.Status == st && (route == "" || rec.r.Route == route) {
+			r := rec.r
+			out = append(out, &r)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *backends.Result) int { return a.SubmittedAt.Compare(b.SubmittedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -491,4 +492,66 @@ func (s *Results) Reopen(ctx context.Context, r *backends.Result) error {
 		return fmt.Errorf("redis results: reopen %s: %w", r.ID, classify(err))
 	}
 	return nil
+}
+
+// Records answers the records in status st (of route, when not ""),
+// oldest submission first, at most limit (≤ 0: all). It scans the store's
+// keys: an operator's tool, not a request's.
+func (s *Results) Records(ctx context.Context, st backends.Status, route string, limit int) ([]*backends.Result, error) {
+	var out []*backends.Result
+	iter := s.rdb.Scan(ctx, 0, s.layout.Prefix+"*", 1000).Iterator()
+	var keys []string
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		cmds, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, k := range keys {
+				p.Get(ctx, k)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, goredis.Nil) && !isWrongType(err) {
+			return fmt.Errorf("redis results: records: %w", classify(err))
+		}
+		for i, c := range cmds {
+			b, err := c.(*goredis.StringCmd).Bytes()
+			if err != nil {
+				continue // expired since, or a record of an earlier release
+			}
+			r, err := decodeValue(keys[i][len(s.layout.Prefix):], b)
+			if err == nil && r.Status == st && (route == "" || r.Route == route) {
+				out = append(out, r)
+			}
+		}
+		keys = keys[:0]
+		return nil
+	}
+	for iter.Next(ctx) {
+		k := iter.Val()
+		id := k[len(s.layout.Prefix):]
+		if len(id) != 32 { // tombstones and idempotency keys have other names
+			continue
+		}
+		if keys = append(keys, k); len(keys) == 500 {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return nil, fmt.Errorf("redis results: records: %w", classify(err))
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return oldestFirst(out, limit), nil
+}
+
+func oldestFirst(rs []*backends.Result, limit int) []*backends.Result {
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].SubmittedAt.Before(rs[j].SubmittedAt) })
+	if limit > 0 && len(rs) > limit {
+		rs = rs[:limit]
+	}
+	return rs
 }

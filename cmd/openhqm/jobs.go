@@ -24,7 +24,7 @@ Operator tooling on the queues and the result store of a configuration
 (the same one serve reads), talking to the backends directly:
 
   stats                                   per queue: waiting, in flight, dead, oldest age
-  ls [--queue Q] [--state waiting|in_flight|dead] [--route R] [--limit N]
+  ls [--queue Q] [--state waiting|in_flight|dead|failed|completed|cancelled] [--route R] [--limit N]
   show ID [--body]                        one job: request, attempts, last outcome, result status
   cancel ID                               cancel a job that has not started
   redrive --queue Q (--all | ID...) [--route R]
@@ -63,7 +63,7 @@ func jobsMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "stats", "cancel":
 	case "ls":
 		fs.StringVar(&f.queue, "queue", "", "only this queue")
-		fs.StringVar(&f.state, "state", "", "only jobs in this state: waiting, in_flight or dead")
+		fs.StringVar(&f.state, "state", "", "only jobs in this state: waiting, in_flight, dead (in a queue) or failed, completed, cancelled (records)")
 		fs.StringVar(&f.route, "route", "", "only jobs of this route")
 		fs.IntVar(&f.limit, "limit", 100, "at most this many jobs")
 	case "show":

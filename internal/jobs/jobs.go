@@ -147,13 +147,20 @@ type JobList struct {
 // ListOptions selects the jobs of List.
 type ListOptions struct {
 	Queue string // "": every queue
-	State string // waiting | in_flight | dead (a queue's) ; "": all three
+	State string // waiting | in_flight | dead (a queue's), failed | completed | cancelled (the records'); "": a queue's three
 	Route string
 	Limit int // ≤ 0: 100
 }
 
-// States List accepts.
-var States = []string{string(backends.StateWaiting), string(backends.StateInFlight), string(backends.StateDead)}
+// States List accepts: where a queue holds a job, then the outcomes read
+// from the result store.
+var States = []string{string(backends.StateWaiting), string(backends.StateInFlight), string(backends.StateDead),
+	string(backends.StatusFailed), string(backends.StatusCompleted), string(backends.StatusCancelled)}
+
+// RecordLister is a result store that lists its records by status.
+type RecordLister interface {
+	Records(ctx context.Context, st backends.Status, route string, limit int) ([]*backends.Result, error)
+}
 
 // List answers the jobs the queues hold, oldest first per queue and state.
 func (s *Service) List(ctx context.Context, o ListOptions) (JobList, error) {
@@ -164,6 +171,9 @@ func (s *Service) List(ctx context.Context, o ListOptions) (JobList, error) {
 		o.Limit = 100
 	}
 	out := JobList{Jobs: []Job{}}
+	if st := backends.Status(o.State); st.Final() {
+		return s.listRecords(ctx, st, o)
+	}
 	for _, q := range s.Queues {
 		if o.Queue != "" && q.Name != o.Queue {
 			continue
@@ -186,6 +196,38 @@ func (s *Service) List(ctx context.Context, o ListOptions) (JobList, error) {
 	if o.Queue != "" {
 		if _, _, err := s.queue(o.Queue); err != nil {
 			return out, err
+		}
+	}
+	return out, nil
+}
+
+// listRecords answers the jobs whose records are in status st.
+func (s *Service) listRecords(ctx context.Context, st backends.Status, o ListOptions) (JobList, error) {
+	out := JobList{Jobs: []Job{}}
+	rl, ok := s.Results.(RecordLister)
+	if !ok {
+		return out, fmt.Errorf("the result store cannot list records by status")
+	}
+	limit := o.Limit
+	if o.Queue != "" {
+		limit = 0 // filtered by queue below
+	}
+	rs, err := rl.Records(ctx, st, o.Route, limit)
+	if err != nil {
+		return out, err
+	}
+	for _, r := range rs {
+		q := ""
+		if s.QueueOf != nil {
+			q = s.QueueOf(r.Route)
+		}
+		if o.Queue != "" && q != o.Queue {
+			continue
+		}
+		out.Jobs = append(out.Jobs, Job{ID: r.ID, Queue: q, State: string(r.Status), Route: r.Route,
+			Attempts: r.Attempts, Error: r.Error, CreatedAt: r.SubmittedAt.UTC()})
+		if len(out.Jobs) >= o.Limit {
+			break
 		}
 	}
 	return out, nil
