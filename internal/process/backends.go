@@ -67,6 +67,8 @@ type backendSet struct {
 	log      *slog.Logger
 	consumer string // this process's stable name: Kafka client id
 
+	clientLog sync.Once // the Redis client's own messages go to log, from the first prepare on
+
 	mu      sync.Mutex
 	queues  map[string]*queueHandle // the newest generation's, for reuse
 	results *resultsHandle
@@ -85,6 +87,7 @@ type plan struct {
 // opened is closed and nothing else changes. The plan takes no reference
 // until commit.
 func (b *backendSet) prepare(ctx context.Context, cfg *config.Config) (*plan, error) {
+	b.clientLog.Do(func() { redisbackend.LogClientTo(b.log) })
 	b.mu.Lock()
 	oldQueues, oldResults := b.queues, b.results
 	b.mu.Unlock()
