@@ -124,9 +124,13 @@ type Queue struct {
 
 // RedisQueue holds the Redis Streams settings of a queue.
 type RedisQueue struct {
-	URL    string // redis:// or rediss:// URL
+	RedisConn
 	Stream string // default "openhqm-requests"
 	Group  string // default "openhqm-workers"
+	Shards int    // streams the queue is split over; default 1
+	// KeyHeader is the request header whose value picks a job's shard;
+	// empty: shards in turn.
+	KeyHeader string
 }
 
 // KafkaQueue holds the Kafka settings of a queue.
@@ -171,7 +175,8 @@ type Results struct {
 	Backend    QueueBackend  // memory | redis
 	TTL        time.Duration // counted from completion; default 1h
 	MaxEntries int           // memory backend bound; default 100000
-	RedisURL   string        // set when Backend is redis
+	RedisURL   string        // Redis.URL, kept for callers of earlier releases
+	Redis      *RedisConn    // set when Backend is redis
 	Prefix     string        // Redis key prefix; default "openhqm:"
 	// IdempotencyWindow is how long an Idempotency-Key stays bound to its
 	// job; default 24h.

@@ -87,9 +87,30 @@ type rawQueue struct {
 
 type rawRedisQueue struct {
 	rawMeta
-	URL    string `hcl:"url" doc:"Redis URL (redis://, rediss:// or unix://); required."`
-	Stream string `hcl:"stream,optional" doc:"Stream name; default \"openhqm-requests\"."`
-	Group  string `hcl:"group,optional" doc:"Consumer group; default \"openhqm-workers\"."`
+	URL         string            `hcl:"url,optional" doc:"Redis URL (redis://, rediss:// or unix://); exactly one of url, sentinel and cluster."`
+	Sentinel    *rawRedisSentinel `hcl:"sentinel,block" doc:"A primary and its replicas found through Redis Sentinel; exactly one of url, sentinel and cluster."`
+	Cluster     *rawRedisCluster  `hcl:"cluster,block" doc:"A Redis Cluster; exactly one of url, sentinel and cluster."`
+	TLS         *rawTLS           `hcl:"tls,block" doc:"TLS toward Redis (a rediss:// url also turns it on); default plaintext."`
+	Stream      string            `hcl:"stream,optional" doc:"Stream name; default \"openhqm-requests\"."`
+	Group       string            `hcl:"group,optional" doc:"Consumer group; default \"openhqm-workers\"."`
+	Shards      int64             `hcl:"shards,optional" doc:"Streams the queue is split over, each under its own hash tag so that a cluster spreads them over its primaries; jobs keep their order within a shard only; default 1."`
+	MinReplicas int64             `hcl:"min_replicas,optional" doc:"Replicas that must confirm a submit (WAIT) before it is answered 202, else 503; default 0."`
+	KeyHeader   string            `hcl:"key_header,optional" doc:"With shards, request header whose value picks the job's shard (jobs with equal values keep their order); default none: shards in turn, skipping those whose primary is failing."`
+}
+
+type rawRedisSentinel struct {
+	rawMeta
+	MasterName string   `hcl:"master_name" doc:"Name the sentinels monitor the primary under; required."`
+	Addrs      []string `hcl:"addrs" doc:"Sentinels as host:port; required."`
+	Username   string   `hcl:"username,optional" doc:"ACL user of the Redis servers; default none."`
+	Password   string   `hcl:"password,optional" doc:"Password of the Redis servers and of the sentinels; default none."`
+}
+
+type rawRedisCluster struct {
+	rawMeta
+	Addrs    []string `hcl:"addrs" doc:"Some of the cluster's nodes as host:port, to discover the rest from; required."`
+	Username string   `hcl:"username,optional" doc:"ACL user of the nodes; default none."`
+	Password string   `hcl:"password,optional" doc:"Password of the nodes; default none."`
 }
 
 type rawKafka struct {
@@ -118,7 +139,7 @@ type rawTLS struct {
 	CAFile             string `hcl:"ca_file,optional" doc:"PEM file of CAs to trust; default the system pool."`
 	CertFile           string `hcl:"cert_file,optional" doc:"PEM client certificate, with key_file; default none."`
 	KeyFile            string `hcl:"key_file,optional" doc:"PEM client key, with cert_file; default none."`
-	InsecureSkipVerify bool   `hcl:"insecure_skip_verify,optional" doc:"Skip verification of the brokers' certificates (testing only); default false."`
+	InsecureSkipVerify bool   `hcl:"insecure_skip_verify,optional" doc:"Skip verification of the servers' certificates (testing only); default false."`
 }
 
 type rawSASL struct {
@@ -141,7 +162,11 @@ type rawResults struct {
 
 type rawResultsRedis struct {
 	rawMeta
-	URL string `hcl:"url" doc:"Redis URL (redis://, rediss:// or unix://); required."`
+	URL         string            `hcl:"url,optional" doc:"Redis URL (redis://, rediss:// or unix://); exactly one of url, sentinel and cluster."`
+	Sentinel    *rawRedisSentinel `hcl:"sentinel,block" doc:"A primary and its replicas found through Redis Sentinel; exactly one of url, sentinel and cluster."`
+	Cluster     *rawRedisCluster  `hcl:"cluster,block" doc:"A Redis Cluster; exactly one of url, sentinel and cluster."`
+	TLS         *rawTLS           `hcl:"tls,block" doc:"TLS toward Redis (a rediss:// url also turns it on); default plaintext."`
+	MinReplicas int64             `hcl:"min_replicas,optional" doc:"Replicas that must confirm a result write (WAIT) before it counts as stored; default 0."`
 }
 
 type rawRoute struct {

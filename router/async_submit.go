@@ -300,7 +300,7 @@ func (s *Server) waitFinished(ctx *fasthttp.RequestCtx, g *Generation, id string
 		if err != nil {
 			return nil, err
 		}
-		if res.Status == backends.StatusCompleted || res.Status == backends.StatusFailed {
+		if res.Status.Final() {
 			return res, nil
 		}
 		left := time.Until(deadline)

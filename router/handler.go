@@ -64,7 +64,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, g *Generation, r *Route, s
 		(r.Config.Mode == config.ModeAuto && prefersAsync(&ctx.Request.Header)):
 		s.serveAsync(ctx, g, r, ex)
 	default:
-		s.forward(ctx, g, r, ex)
+		s.forward(ctx, g, r, ex, start)
 	}
 
 	code := ctx.Response.StatusCode()

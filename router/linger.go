@@ -25,16 +25,28 @@ const (
 // fasthttp's plain answer-and-close.
 func answerAndLinger(ctx *fasthttp.RequestCtx) {
 	conn := ctx.Conn()
+	// The bytes still coming are dropped from the connection beneath any
+	// wrapper (the guard that checks request framing, TLS).
+	raw := conn
+	for {
+		u, ok := raw.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		raw = u.NetConn()
+	}
 	hc, ok := conn.(interface{ CloseWrite() error })
 	if !ok {
-		return
+		if hc, ok = raw.(interface{ CloseWrite() error }); !ok {
+			return
+		}
 	}
 	end := time.Now().Add(lingerTime)
 	_ = conn.SetWriteDeadline(end)
 	if _, err := ctx.Response.WriteTo(conn); err != nil || hc.CloseWrite() != nil {
 		return
 	}
-	drain(conn, end)
+	drain(raw, end)
 }
 
 func drain(conn net.Conn, end time.Time) {

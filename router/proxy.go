@@ -21,11 +21,13 @@ import (
 // upstream.StreamThreshold (or of unknown length) is not read here: it
 // streams to the client after the handler returns, each piece bounded by
 // the route's timeout on the app's side and by the write timeout on the
-// client's, and the endpoint's slot is held until it is written.
-func (s *Server) forward(ctx *fasthttp.RequestCtx, g *Generation, r *Route, ex *exchange) {
+// client's, and the endpoint's slot is held until it is written. start is
+// when the request began to be routed: the timeout counts from there.
+func (s *Server) forward(ctx *fasthttp.RequestCtx, g *Generation, r *Route, ex *exchange, start time.Time) {
 	st := r.state
 	req := &ctx.Request
-	deadline := time.Now().Add(st.timeout)
+	deadline := start.Add(st.timeout) // start: when routing began; one clock read less
+
 	slot, err := st.client.Acquire(deadline)
 	if err != nil {
 		if r.Config.OnOverload == config.OverloadQueue && overloaded(err) && g.async.routes[r.Name] != nil {

@@ -191,3 +191,31 @@ func waitStatus(t testing.TB, addr, uri string, want int) {
 	}
 	t.Fatalf("%s: status %d, want %d", uri, got, want)
 }
+
+// TestHeadOfLargeAnswer: a HEAD of a large resource carries its length and
+// no body, and the connection stays usable.
+func TestHeadOfLargeAnswer(t *testing.T) {
+	p := startProxy(t, simpleConfig(t, bigApp(t)), Deps{})
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	if _, err := fmt.Fprintf(c, "HEAD /big?n=%d&seed=1 HTTP/1.1\r\nHost: x\r\n\r\n", 200<<20); err != nil {
+		t.Fatal(err)
+	}
+	head := &fasthttp.Response{SkipBody: true}
+	if err := head.Read(br); err != nil {
+		t.Fatal(err)
+	}
+	if head.StatusCode() != 200 || head.Header.ContentLength() != 200<<20 {
+		t.Fatalf("HEAD: status %d, Content-Length %d", head.StatusCode(), head.Header.ContentLength())
+	}
+	next := streamGet(t, c, br, "/big?n=10&seed=1")
+	n, sum := digest(t, next.BodyStream())
+	if wantN, want := digest(t, payload(1, 10)); next.StatusCode() != 200 || n != wantN || sum != want {
+		t.Fatalf("the request after HEAD: status %d, %d bytes", next.StatusCode(), n)
+	}
+}

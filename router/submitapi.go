@@ -324,7 +324,7 @@ func legacyResponse(ctx *fasthttp.RequestCtx, r *backends.Result) {
 			"correlation_id": r.ID, "status": status, "result": result, "headers": headers,
 			"status_code": r.StatusCode, "processing_time_ms": ms, "completed_at": rfc3339(r.CompletedAt),
 		})
-	case backends.StatusFailed:
+	case backends.StatusFailed, backends.StatusCancelled:
 		msg := r.Error
 		if msg == "" {
 			msg = "Processing failed"

@@ -176,3 +176,8 @@ func IsMalformed(err error) (reason string, ok bool) {
 	}
 	return "", false
 }
+
+// NetConn returns the connection beneath the guard, for a server that has
+// answered and closes lingering: what the client still sends is dropped
+// unread by the guard.
+func (c *conn) NetConn() net.Conn { return c.Conn }

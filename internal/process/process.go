@@ -27,6 +27,7 @@ import (
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/config"
 	"github.com/openhqm/openhqm/internal/admin"
+	"github.com/openhqm/openhqm/internal/jobs"
 	"github.com/openhqm/openhqm/internal/upstream"
 	"github.com/openhqm/openhqm/router"
 	"github.com/openhqm/openhqm/workerpool"
@@ -212,6 +213,13 @@ func (p *Process) adminOptions() admin.Options {
 				return g.Config.Server.AdminToken
 			}
 			return ""
+		},
+		Jobs: func() (*jobs.Service, func()) {
+			g := p.acquire()
+			if g == nil {
+				return nil, noop
+			}
+			return g.jobs, g.release
 		},
 		Reload: func(ctx context.Context) (any, error) {
 			if err := p.Reload(ctx, "api"); err != nil {

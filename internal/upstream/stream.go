@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -23,7 +24,8 @@ import (
 type body struct {
 	src     *fasthttp.Response // holds the decoding reader (chunks, length) over br
 	r       io.Reader
-	conn    net.Conn // the app's
+	br      *bufio.Reader // beneath r: what the app already sent
+	conn    net.Conn      // the app's
 	stream  Stream
 	release func(reuse bool) // gives back br and the app's connection
 	c       *Client          // whose slot the request holds
@@ -40,7 +42,7 @@ func (c *Client) streamBody(resp *fasthttp.Response, br *bufio.Reader, conn net.
 	src.Header.SetContentLength(size)
 	src.StreamBody = true
 	_ = src.ReadBody(br, 0) // with StreamBody set it only attaches the reader
-	b := &body{src: src, r: src.BodyStream(), conn: conn, stream: x.stream, release: release, c: c}
+	b := &body{src: src, r: src.BodyStream(), br: br, conn: conn, stream: x.stream, release: release, c: c}
 	if size < 0 {
 		size = -1 // the client gets chunks
 	}
@@ -70,6 +72,50 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// SupportsBodyWriteTo tells fasthttp's server that WriteTo writes what Read
+// would read, so it may frame WriteTo's pieces as chunks directly.
+func (b *body) SupportsBodyWriteTo() bool { return true }
+
+// pieceSize bounds what WriteTo gathers before writing it to the client.
+const pieceSize = 32 << 10
+
+var pieces = sync.Pool{New: func() any { b := make([]byte, pieceSize); return &b }}
+
+// WriteTo copies the rest of the body to w (fasthttp's server calls it to
+// write the answer). Each piece gathers what the app has already sent, up
+// to 32 KiB, so that the client gets large writes (and, for a chunked
+// answer, large chunks, each flushed) rather than the app's own chunk sizes
+// with a flush and deadline updates each.
+func (b *body) WriteTo(w io.Writer) (int64, error) {
+	bp := pieces.Get().(*[]byte)
+	defer pieces.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, err := b.Read(buf) // moves the deadlines
+		for err == nil && n < len(buf) && b.br.Buffered() > 0 {
+			var m int
+			m, err = b.r.Read(buf[n:])
+			n += m
+		}
+		if err == io.EOF {
+			b.eof = true
+		}
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		switch {
+		case err == io.EOF:
+			return total, nil
+		case err != nil:
+			return total, err
+		}
+	}
+}
+
 // CloseWithError ends the stream; err is why the writer stopped, nil when
 // it wrote everything. It implements fasthttp.ReadCloserWithError.
 func (b *body) CloseWithError(err error) error {
@@ -85,4 +131,7 @@ func (b *body) CloseWithError(err error) error {
 	return nil
 }
 
-var _ fasthttp.ReadCloserWithError = (*body)(nil)
+var (
+	_ fasthttp.ReadCloserWithError = (*body)(nil)
+	_ fasthttp.BodyWriterTo        = (*body)(nil)
+)
