@@ -78,7 +78,14 @@ func writeConfig(t *testing.T, dir, addr string, queues ...string) {
 		fmt.Fprintf(&b, "route \"jobs\" {\n  match {\n    path_prefix = \"/jobs\"\n  }\n  mode = \"async\"\n  endpoint = \"app\"\n  queue = %q\n}\n", queues[0])
 	}
 	b.WriteString("route \"default\" {\n  match {\n    path_prefix = \"/\"\n  }\n  endpoint = \"app\"\n}\n")
-	if err := os.WriteFile(filepath.Join(dir, "openhqm.hcl"), []byte(b.String()), 0o644); err != nil {
+	// Write and rename, as a ConfigMap update swaps its files: the
+	// directory watcher of a running process must never read half a file
+	// (a truncated one can be valid, without the routes).
+	tmp := filepath.Join(dir, ".openhqm.hcl.tmp")
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "openhqm.hcl")); err != nil {
 		t.Fatal(err)
 	}
 }
