@@ -1,8 +1,11 @@
 package connguard
 
 import (
+	"bufio"
 	"bytes"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 // FuzzFramer feeds arbitrary request streams to the framer, whole and cut
@@ -103,4 +106,54 @@ func scanHeads(stream []byte, f *framer) string {
 		}
 	}
 	return ""
+}
+
+// FuzzFramerAgrees checks the framer against the server's own parser: on a
+// stream the framer accepts, every request fasthttp reads ends exactly where
+// the framer ends one. A request fasthttp would frame differently (and so
+// pass on to the app as a request the framer never saw) is the disagreement
+// request smuggling is made of.
+func FuzzFramerAgrees(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: v\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhiGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /a HTTP/1.0\r\nContent-Length: 1\r\n\r\nxGET /b HTTP/1.0\r\n\r\n",
+		"\r\n\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 20\r\n\r\n--b--\r\n12345678901GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		// Where the framer ends requests, byte by byte.
+		var fr framer
+		var ends []int
+		for i := range stream {
+			before := fr.st
+			if _, err := fr.feed(stream[i : i+1]); err != nil {
+				return // refused: the server reads an error at that byte
+			}
+			if fr.st == sStart && before != sStart && before != sStartCR {
+				ends = append(ends, i+1)
+			}
+		}
+		// Where fasthttp ends them.
+		src := bytes.NewReader(stream)
+		br := bufio.NewReader(src)
+		for n := 0; ; n++ {
+			var req fasthttp.Request
+			err := req.Read(br)
+			if err == nil && req.MayContinue() {
+				err = req.ContinueReadBody(br, 0) // the server answers 100 Continue, then reads it
+			}
+			if err != nil {
+				return // the server answers an error and closes
+			}
+			end := len(stream) - src.Len() - br.Buffered()
+			if n >= len(ends) || ends[n] != end {
+				t.Fatalf("fasthttp ends request %d at byte %d; the framer ends requests at %v\n%q", n+1, end, ends, stream)
+			}
+		}
+	})
 }
