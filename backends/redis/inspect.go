@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -499,8 +500,7 @@ func (s *Results) Reopen(ctx context.Context, r *backends.Result) error {
 // keys: an operator's tool, not a request's.
 func (s *Results) Records(ctx context.Context, st backends.Status, route string, limit int) ([]*backends.Result, error) {
 	var out []*backends.Result
-	iter := s.rdb.Scan(ctx, 0, s.layout.Prefix+"*", 1000).Iterator()
-	var keys []string
+	var keys, ids []string
 	flush := func() error {
 		if len(keys) == 0 {
 			return nil
@@ -519,33 +519,58 @@ func (s *Results) Records(ctx context.Context, st backends.Status, route string,
 			if err != nil {
 				continue // expired since, or a record of an earlier release
 			}
-			r, err := decodeValue(keys[i][len(s.layout.Prefix):], b)
+			r, err := decodeValue(ids[i], b)
 			if err == nil && r.Status == st && (route == "" || r.Route == route) {
 				out = append(out, r)
 			}
 		}
-		keys = keys[:0]
+		keys, ids = keys[:0], ids[:0]
 		return nil
 	}
-	for iter.Next(ctx) {
-		k := iter.Val()
-		id := k[len(s.layout.Prefix):]
-		if len(id) != 32 { // tombstones and idempotency keys have other names
-			continue
+	err := scanKeys(ctx, s.rdb, s.layout.Prefix+"*", func(k string) error {
+		id, ok := recordID(s.layout.Prefix, k, s.layout.tagged)
+		if !ok {
+			return nil
 		}
-		if keys = append(keys, k); len(keys) == 500 {
-			if err := flush(); err != nil {
-				return nil, err
-			}
+		keys, ids = append(keys, k), append(ids, id)
+		if len(keys) == 500 {
+			return flush()
 		}
-	}
-	if err := iter.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("redis results: records: %w", classify(err))
 	}
 	if err := flush(); err != nil {
 		return nil, err
 	}
 	return oldestFirst(out, limit), nil
+}
+
+// scanKeys calls each with every key matching pattern: on each primary of a
+// cluster (SCAN reads one node), one call at a time.
+func scanKeys(ctx context.Context, rdb goredis.UniversalClient, pattern string, each func(string) error) error {
+	scan := func(ctx context.Context, c goredis.Cmdable, each func(string) error) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			if err := each(iter.Val()); err != nil {
+				return err
+			}
+		}
+		return iter.Err()
+	}
+	cc, ok := rdb.(*goredis.ClusterClient)
+	if !ok {
+		return scan(ctx, rdb, each)
+	}
+	var mu sync.Mutex
+	return cc.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error {
+		return scan(ctx, node, func(k string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return each(k)
+		})
+	})
 }
 
 func oldestFirst(rs []*backends.Result, limit int) []*backends.Result {
