@@ -166,6 +166,7 @@ func (b *builder) buildServer(r *rawServer) {
 			s.AdminToken = r.AdminToken
 		}
 	}
+	s.MaxConnections = int(b.atLeast(m, "max_connections", int64(r.MaxConnections), 0, 0))
 	s.MaxBodySize = b.size(m, "max_body_size", r.MaxBodySize, 10<<20)
 	s.ReadTimeout = b.positiveDur(m, "read_timeout", r.ReadTimeout, 30*time.Second, "Invalid timeout")
 	s.WriteTimeout, _ = b.dur(m, "write_timeout", r.WriteTimeout, 0)
@@ -530,6 +531,7 @@ func (b *builder) buildResults(r *rawResults) {
 		res.Prefix = r.Prefix
 	}
 	res.MaxBodySize = b.size(m, "max_body_size", r.MaxBodySize, 10<<20)
+	res.IdempotencyWindow = b.positiveDur(m, "idempotency_window", r.IdempotencyWindow, 24*time.Hour, "Invalid idempotency window")
 }
 
 // size is the positive byte count of attribute name, def when it is not set.

@@ -39,11 +39,14 @@ type Server struct {
 	AdminListen string // empty: admin paths are served on Listen under /-/
 	// AdminToken is the bearer introspection and control pages require on
 	// Listen; empty: they are not served there (probes and metrics are).
-	AdminToken   string
-	MaxBodySize  int64 // bytes, default 10 MiB
-	ReadTimeout  time.Duration
-	WriteTimeout time.Duration
-	IdleTimeout  time.Duration
+	AdminToken string
+	// MaxConnections bounds the open connections of each listener; 0: the
+	// server derives it from the open-file limit at start.
+	MaxConnections int
+	MaxBodySize    int64 // bytes, default 10 MiB
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
 }
 
 // AuthType names a kind of outbound (endpoint) or inbound (client) credential.
@@ -175,6 +178,9 @@ type Results struct {
 	RedisURL   string        // Redis.URL, kept for callers of earlier releases
 	Redis      *RedisConn    // set when Backend is redis
 	Prefix     string        // Redis key prefix; default "openhqm:"
+	// IdempotencyWindow is how long an Idempotency-Key stays bound to its
+	// job; default 24h.
+	IdempotencyWindow time.Duration
 	// MaxBodySize bounds a stored answer, in bytes; default 10 MiB. A
 	// larger answer fails the job instead of becoming a huge stored value.
 	MaxBodySize int64

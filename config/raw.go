@@ -34,13 +34,14 @@ type rawRoot struct {
 
 type rawServer struct {
 	rawMeta
-	Listen       string `hcl:"listen,optional" doc:"Address of the main listener as host:port; default \":8000\"."`
-	AdminListen  string `hcl:"admin_listen,optional" doc:"Separate address for /-/, /health and /metrics; default empty, meaning they are served on listen."`
-	AdminToken   string `hcl:"admin_token,optional" doc:"Bearer token that introspection and control (/-/config, /-/routes, POST /-/reload) require on the main listener (write it with env() or file()); default empty: without it and without admin_listen they are not served at all. Probes and /metrics stay open."`
-	MaxBodySize  string `hcl:"max_body_size,optional" doc:"Largest accepted request body, a byte count or a size such as \"10MiB\"; default \"10MiB\"."`
-	ReadTimeout  string `hcl:"read_timeout,optional" doc:"Longest time to read a whole request; default \"30s\"."`
-	WriteTimeout string `hcl:"write_timeout,optional" doc:"Longest time to write a response, \"0s\" for none; default \"0s\" (route timeouts govern)."`
-	IdleTimeout  string `hcl:"idle_timeout,optional" doc:"How long an idle keep-alive connection is kept open; default \"90s\"."`
+	Listen         string `hcl:"listen,optional" doc:"Address of the main listener as host:port; default \":8000\"."`
+	AdminListen    string `hcl:"admin_listen,optional" doc:"Separate address for /-/, /health and /metrics; default empty, meaning they are served on listen."`
+	AdminToken     string `hcl:"admin_token,optional" doc:"Bearer token that introspection and control (/-/config, /-/routes, POST /-/reload) require on the main listener (write it with env() or file()); default empty: without it and without admin_listen they are not served at all. Probes and /metrics stay open."`
+	MaxConnections int    `hcl:"max_connections,optional" doc:"Most connections open at once on each listener; the newest above it is answered 503 and closed. Default 0: derived from the open-file limit, (soft RLIMIT_NOFILE - 256) / 2 (256 descriptors kept for files, backends and listeners, and one connection to the app for each client connection), at least 64 and at most 10000."`
+	MaxBodySize    string `hcl:"max_body_size,optional" doc:"Largest accepted request body, a byte count or a size such as \"10MiB\"; default \"10MiB\"."`
+	ReadTimeout    string `hcl:"read_timeout,optional" doc:"Longest time to read a whole request; default \"30s\"."`
+	WriteTimeout   string `hcl:"write_timeout,optional" doc:"Longest time to write a response, \"0s\" for none; default \"0s\" (route timeouts govern)."`
+	IdleTimeout    string `hcl:"idle_timeout,optional" doc:"How long an idle keep-alive connection is kept open; default \"90s\"."`
 }
 
 type rawEndpoint struct {
@@ -150,12 +151,13 @@ type rawSASL struct {
 
 type rawResults struct {
 	rawMeta
-	Backend     string           `hcl:"backend,optional" doc:"Store: memory or redis; default \"memory\"."`
-	TTL         string           `hcl:"ttl,optional" doc:"How long a result is kept after completion; default \"1h\"."`
-	MaxEntries  int              `hcl:"max_entries,optional" doc:"Bound of the memory store; default 100000."`
-	Prefix      string           `hcl:"prefix,optional" doc:"Redis key prefix; default \"openhqm:\"."`
-	MaxBodySize string           `hcl:"max_body_size,optional" doc:"Largest app answer a job stores, a byte count or a size such as \"10MiB\"; a larger answer fails the job with the sizes in its error; default \"10MiB\"."`
-	Redis       *rawResultsRedis `hcl:"redis,block" doc:"Redis settings; required when backend is redis."`
+	Backend           string           `hcl:"backend,optional" doc:"Store: memory or redis; default \"memory\"."`
+	TTL               string           `hcl:"ttl,optional" doc:"How long a result is kept after completion; default \"1h\"."`
+	MaxEntries        int              `hcl:"max_entries,optional" doc:"Bound of the memory store; default 100000."`
+	Prefix            string           `hcl:"prefix,optional" doc:"Redis key prefix; default \"openhqm:\"."`
+	IdempotencyWindow string           `hcl:"idempotency_window,optional" doc:"How long a client's Idempotency-Key keeps naming its job: a submit with the same key (and principal) within it gets the same id and never a second job; default \"24h\"."`
+	MaxBodySize       string           `hcl:"max_body_size,optional" doc:"Largest app answer a job stores, a byte count or a size such as \"10MiB\"; a larger answer fails the job with the sizes in its error; default \"10MiB\"."`
+	Redis             *rawResultsRedis `hcl:"redis,block" doc:"Redis settings; required when backend is redis."`
 }
 
 type rawResultsRedis struct {

@@ -123,7 +123,7 @@ func (s *Server) buildAsync(cfg *config.Config, deps Deps, g *Generation) error 
 	}
 	a.maxWait = min(s.opts.MaxWait, wt)
 	a.timeout = s.opts.SubmitTimeout
-	a.idemTTL = cfg.Results.TTL
+	a.idemTTL = cfg.Results.IdempotencyWindow
 	if a.idemTTL <= 0 {
 		a.idemTTL = 24 * time.Hour
 	}

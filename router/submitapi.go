@@ -135,6 +135,11 @@ func (s *Server) serveSubmitAPI(ctx *fasthttp.RequestCtx, g *Generation, rest []
 	jobID, rej := s.submit(ctx, g, sa.route, job, ex)
 	switch {
 	case rej == nil:
+	case rej.id != "":
+		// The original's shape, with the id whose outcome is unknown.
+		writeJSON(ctx, rej.code, map[string]string{"detail": rej.msg, "id": rej.id, "correlation_id": rej.id})
+		ctx.Response.Header.Set("Retry-After", rej.retryAfter)
+		return
 	case rej.code == fasthttp.StatusServiceUnavailable:
 		detail(ctx, rej.code, "Unable to queue request. Service temporarily unavailable.")
 		ctx.Response.Header.Set("Retry-After", rej.retryAfter)

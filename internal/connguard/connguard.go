@@ -150,21 +150,21 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *conn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.l.open.Add(-1)
-	}
-	return c.Conn.Close()
-}
-
-// CloseWrite shuts the write side of the connection when the underlying
-// connection can (TCP), so that a server can answer a refused upload and
-// keep reading what the client still sends (a lingering close).
+// CloseWrite shuts the connection's write side down, when the underlying
+// connection can (a lingering close: answer, then drain what the client
+// still sends, so the close does not reset the connection under it).
 func (c *conn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return errors.ErrUnsupported
+}
+
+func (c *conn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.l.open.Add(-1)
+	}
+	return c.Conn.Close()
 }
 
 // IsMalformed reports whether err comes from a guarded connection whose

@@ -237,6 +237,22 @@ func (s *Server) RestartErr() error {
 	return err
 }
 
+// Pause freezes the server with SIGSTOP: it keeps its connections and its
+// port, and reads and answers nothing (a stalled Redis) until Resume.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused server run again (SIGCONT); it then executes what
+// clients sent meanwhile.
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.cmd.Process.Signal(sig)
+	}
+}
+
 // Kill stops the server with SIGKILL (a crash) and leaves it stopped; Start it
 // again with RestartErr (which then only starts).
 func (s *Server) Kill() { s.halt(syscall.SIGKILL) }
