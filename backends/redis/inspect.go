@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -528,49 +529,62 @@ func (s *Results) Records(ctx context.Context, st backends.Status, route string,
 		return nil
 	}
 	err := scanKeys(ctx, s.rdb, s.layout.Prefix+"*", func(k string) error {
-		id, ok := recordID(s.layout.Prefix, k, s.layout.tagged)
-		if !ok {
+		// A record's name, as opposed to a tombstone's or an idempotency
+		// key's: the prefix and the id (hash-tagged on a cluster).
+		id := strings.TrimSuffix(strings.TrimPrefix(k[len(s.layout.Prefix):], "{"), "}")
+		if len(id) != 32 || k != s.key(id) {
 			return nil
 		}
-		keys, ids = append(keys, k), append(ids, id)
-		if len(keys) == 500 {
+		ids = append(ids, id)
+		if keys = append(keys, k); len(keys) == 500 {
 			return flush()
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("redis results: records: %w", classify(err))
+	if err == nil {
+		err = flush()
 	}
-	if err := flush(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return oldestFirst(out, limit), nil
 }
 
-// scanKeys calls each with every key matching pattern: on each primary of a
-// cluster (SCAN reads one node), one call at a time.
-func scanKeys(ctx context.Context, rdb goredis.UniversalClient, pattern string, each func(string) error) error {
-	scan := func(ctx context.Context, c goredis.Cmdable, each func(string) error) error {
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			if err := each(iter.Val()); err != nil {
+// scanKeys calls each with every key matching match: on every primary of
+// a cluster (one after the other), on the server otherwise.
+func scanKeys(ctx context.Context, rdb goredis.UniversalClient, match string, each func(string) error) error {
+	if cc, ok := rdb.(*goredis.ClusterClient); ok {
+		var mu sync.Mutex
+		var keys []string
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			iter := c.Scan(ctx, 0, match, 1000).Iterator()
+			for iter.Next(ctx) {
+				mu.Lock()
+				keys = append(keys, iter.Val())
+				mu.Unlock()
+			}
+			return iter.Err()
+		})
+		if err != nil {
+			return fmt.Errorf("redis results: records: %w", classify(err))
+		}
+		for _, k := range keys {
+			if err := each(k); err != nil {
 				return err
 			}
 		}
-		return iter.Err()
+		return nil
 	}
-	cc, ok := rdb.(*goredis.ClusterClient)
-	if !ok {
-		return scan(ctx, rdb, each)
+	iter := rdb.Scan(ctx, 0, match, 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := each(iter.Val()); err != nil {
+			return err
+		}
 	}
-	var mu sync.Mutex
-	return cc.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error {
-		return scan(ctx, node, func(k string) error {
-			mu.Lock()
-			defer mu.Unlock()
-			return each(k)
-		})
-	})
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("redis results: records: %w", classify(err))
+	}
+	return nil
 }
 
 func oldestFirst(rs []*backends.Result, limit int) []*backends.Result {
