@@ -33,7 +33,7 @@ var (
 	// ErrTooLarge: the job does not fit the backend's message size limit;
 	// nothing was stored (413). A *TooLargeError carries the limit.
 	ErrTooLarge = errors.New("job too large for the backend")
-	// ErrFinished: the job's record is already completed or failed; a
+	// ErrFinished: the job's record is already completed, failed or cancelled; a
 	// result store never replaces such a record (two overlapping deliveries
 	// of one job must not undo the outcome a client may have read).
 	ErrFinished = errors.New("job already finished")
@@ -154,7 +154,16 @@ const (
 	StatusProcessing Status = "processing"
 	StatusCompleted  Status = "completed"
 	StatusFailed     Status = "failed"
+	// StatusCancelled: an operator or the submitting client cancelled the
+	// job before it started; it is never replayed.
+	StatusCancelled Status = "cancelled"
 )
+
+// Final reports whether a record in this status is an outcome that is
+// never replaced: completed, failed or cancelled.
+func (s Status) Final() bool {
+	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
+}
 
 // Result is the status and, once finished, the outcome of a job. It is written
 // as a whole (one hash per job in Redis), so a reader never sees a completed

@@ -166,6 +166,7 @@ func (b *builder) buildServer(r *rawServer) {
 			s.AdminToken = r.AdminToken
 		}
 	}
+	s.MaxConnections = int(b.atLeast(m, "max_connections", int64(r.MaxConnections), 0, 0))
 	s.MaxBodySize = b.size(m, "max_body_size", r.MaxBodySize, 10<<20)
 	s.ReadTimeout = b.positiveDur(m, "read_timeout", r.ReadTimeout, 30*time.Second, "Invalid timeout")
 	s.WriteTimeout, _ = b.dur(m, "write_timeout", r.WriteTimeout, 0)
@@ -424,8 +425,13 @@ func (b *builder) name(m *rawMeta, attr, raw, def, defShown string) string {
 
 func (b *builder) buildRedisQueue(r *rawRedisQueue) *RedisQueue {
 	m := &r.rawMeta
-	b.redisURL(m, r.URL)
-	return &RedisQueue{URL: r.URL, Stream: b.name(m, "stream", r.Stream, "openhqm-requests", ""), Group: b.name(m, "group", r.Group, "openhqm-workers", "")}
+	return &RedisQueue{
+		RedisConn: b.buildRedisConn(redisBlock{m: m, url: r.URL, sentinel: r.Sentinel, cluster: r.Cluster, tls: r.TLS, minReplicas: r.MinReplicas}),
+		Stream:    b.name(m, "stream", r.Stream, "openhqm-requests", ""),
+		Group:     b.name(m, "group", r.Group, "openhqm-workers", ""),
+		Shards:    int(b.atLeast(m, "shards", r.Shards, 1, 1)),
+		KeyHeader: b.keyHeader(m, r.KeyHeader),
+	}
 }
 
 var kafkaVersion = regexp.MustCompile(`^\d+\.\d+\.\d+(\.\d+)?$`)
@@ -456,12 +462,7 @@ func (b *builder) buildKafka(r *rawKafka) *KafkaQueue {
 	if m.known("version") && !kafkaVersion.MatchString(r.Version) {
 		b.errorf(m.valueAt("version"), "Invalid Kafka version", "%s is not a Kafka version; write it as \"3.6.0\".", m.quote("version", r.Version))
 	}
-	if m.known("key_header") {
-		if !IsToken(r.KeyHeader) {
-			b.errorf(m.valueAt("key_header"), "Invalid header name", "%s is not a valid header name.", m.quote("key_header", r.KeyHeader))
-		}
-		k.KeyHeader = textproto.CanonicalMIMEHeaderKey(r.KeyHeader)
-	}
+	k.KeyHeader = b.keyHeader(m, r.KeyHeader)
 	if t := r.TLS; t != nil {
 		tm := &t.rawMeta
 		k.TLS = &TLS{CAFile: b.tlsFile(tm, "ca_file", t.CAFile), CertFile: b.tlsFile(tm, "cert_file", t.CertFile), KeyFile: b.tlsFile(tm, "key_file", t.KeyFile), InsecureSkipVerify: t.InsecureSkipVerify}
@@ -478,6 +479,17 @@ func (b *builder) buildKafka(r *rawKafka) *KafkaQueue {
 		}
 	}
 	return k
+}
+
+// keyHeader checks an optional key_header attribute and canonicalizes it.
+func (b *builder) keyHeader(m *rawMeta, raw string) string {
+	if !m.known("key_header") {
+		return ""
+	}
+	if !IsToken(raw) {
+		b.errorf(m.valueAt("key_header"), "Invalid header name", "%s is not a valid header name.", m.quote("key_header", raw))
+	}
+	return textproto.CanonicalMIMEHeaderKey(raw)
 }
 
 // tlsFile resolves a TLS file against the configuration file's directory and
@@ -508,8 +520,9 @@ func (b *builder) buildResults(r *rawResults) {
 	res.Backend = QueueBackend(b.oneOf(m, "backend", r.Backend, "memory", "Invalid results backend", []string{"memory", "redis"}))
 	b.blockFor(m, "redis", optMeta(r.Redis), res.Backend == BackendRedis, string(res.Backend))
 	if res.Backend == BackendRedis && r.Redis != nil {
-		b.redisURL(&r.Redis.rawMeta, r.Redis.URL)
-		res.RedisURL = r.Redis.URL
+		rr := r.Redis
+		c := b.buildRedisConn(redisBlock{m: &rr.rawMeta, url: rr.URL, sentinel: rr.Sentinel, cluster: rr.Cluster, tls: rr.TLS, minReplicas: rr.MinReplicas})
+		res.Redis, res.RedisURL = &c, c.URL
 	}
 	res.TTL = b.positiveDur(m, "ttl", r.TTL, time.Hour, "Invalid ttl")
 	res.MaxEntries = int(b.atLeast(m, "max_entries", int64(r.MaxEntries), 1, 100000))
@@ -518,6 +531,7 @@ func (b *builder) buildResults(r *rawResults) {
 		res.Prefix = r.Prefix
 	}
 	res.MaxBodySize = b.size(m, "max_body_size", r.MaxBodySize, 10<<20)
+	res.IdempotencyWindow = b.positiveDur(m, "idempotency_window", r.IdempotencyWindow, 24*time.Hour, "Invalid idempotency window")
 }
 
 // size is the positive byte count of attribute name, def when it is not set.

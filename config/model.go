@@ -39,11 +39,14 @@ type Server struct {
 	AdminListen string // empty: admin paths are served on Listen under /-/
 	// AdminToken is the bearer introspection and control pages require on
 	// Listen; empty: they are not served there (probes and metrics are).
-	AdminToken   string
-	MaxBodySize  int64 // bytes, default 10 MiB
-	ReadTimeout  time.Duration
-	WriteTimeout time.Duration
-	IdleTimeout  time.Duration
+	AdminToken string
+	// MaxConnections bounds the open connections of each listener; 0: the
+	// server derives it from the open-file limit at start.
+	MaxConnections int
+	MaxBodySize    int64 // bytes, default 10 MiB
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
 }
 
 // AuthType names a kind of outbound (endpoint) or inbound (client) credential.
@@ -121,9 +124,13 @@ type Queue struct {
 
 // RedisQueue holds the Redis Streams settings of a queue.
 type RedisQueue struct {
-	URL    string // redis:// or rediss:// URL
+	RedisConn
 	Stream string // default "openhqm-requests"
 	Group  string // default "openhqm-workers"
+	Shards int    // streams the queue is split over; default 1
+	// KeyHeader is the request header whose value picks a job's shard;
+	// empty: shards in turn.
+	KeyHeader string
 }
 
 // KafkaQueue holds the Kafka settings of a queue.
@@ -168,8 +175,12 @@ type Results struct {
 	Backend    QueueBackend  // memory | redis
 	TTL        time.Duration // counted from completion; default 1h
 	MaxEntries int           // memory backend bound; default 100000
-	RedisURL   string        // set when Backend is redis
+	RedisURL   string        // Redis.URL, kept for callers of earlier releases
+	Redis      *RedisConn    // set when Backend is redis
 	Prefix     string        // Redis key prefix; default "openhqm:"
+	// IdempotencyWindow is how long an Idempotency-Key stays bound to its
+	// job; default 24h.
+	IdempotencyWindow time.Duration
 	// MaxBodySize bounds a stored answer, in bytes; default 10 MiB. A
 	// larger answer fails the job instead of becoming a huge stored value.
 	MaxBodySize int64

@@ -54,7 +54,7 @@ func TestFullModel(t *testing.T) {
 				SASL: &SASL{Mechanism: "SCRAM-SHA-512", Username: "openhqm"}},
 		}},
 		{"mem queue", *cfg.Queues["mem"], Queue{Name: "mem", Backend: BackendMemory, MaxDepth: 100000, Lease: time.Minute, DeadLetter: "mem-dlq", DeadLetterMax: 10000}},
-		{"results", cfg.Results, Results{Backend: BackendMemory, TTL: 30 * time.Minute, MaxEntries: 1000, Prefix: "ignored-for-memory:", MaxBodySize: 2 << 20}},
+		{"results", cfg.Results, Results{Backend: BackendMemory, TTL: 30 * time.Minute, MaxEntries: 1000, Prefix: "ignored-for-memory:", MaxBodySize: 2 << 20, IdempotencyWindow: 2 * time.Hour}},
 		{"user match", cfg.Routes[0].Match, Match{
 			Methods: []string{"GET", "HEAD"}, Hosts: []string{"*.example.org", "api.example.com"}, Path: "/users/{id}",
 			PathSegments: []Segment{{Literal: "users"}, {Param: "id"}},
@@ -110,7 +110,7 @@ route "all" {
 		Server:    Server{Listen: ":8000", MaxBodySize: 10 << 20, ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second},
 		Endpoints: map[string]*Endpoint{},
 		Queues:    map[string]*Queue{},
-		Results:   Results{Backend: BackendMemory, TTL: time.Hour, MaxEntries: 100000, Prefix: "openhqm:", MaxBodySize: 10 << 20},
+		Results:   Results{Backend: BackendMemory, TTL: time.Hour, MaxEntries: 100000, Prefix: "openhqm:", MaxBodySize: 10 << 20, IdempotencyWindow: 24 * time.Hour},
 		Worker:    Worker{Embedded: true, Concurrency: 16, BatchSize: 10, Drain: 30 * time.Second, Listen: ":9090"},
 		Telemetry: Telemetry{LogLevel: "info", LogFormat: "json", Metrics: true},
 	}

@@ -34,13 +34,14 @@ type rawRoot struct {
 
 type rawServer struct {
 	rawMeta
-	Listen       string `hcl:"listen,optional" doc:"Address of the main listener as host:port; default \":8000\"."`
-	AdminListen  string `hcl:"admin_listen,optional" doc:"Separate address for /-/, /health and /metrics; default empty, meaning they are served on listen."`
-	AdminToken   string `hcl:"admin_token,optional" doc:"Bearer token that introspection and control (/-/config, /-/routes, POST /-/reload) require on the main listener (write it with env() or file()); default empty: without it and without admin_listen they are not served at all. Probes and /metrics stay open."`
-	MaxBodySize  string `hcl:"max_body_size,optional" doc:"Largest accepted request body, a byte count or a size such as \"10MiB\"; default \"10MiB\"."`
-	ReadTimeout  string `hcl:"read_timeout,optional" doc:"Longest time to read a whole request; default \"30s\"."`
-	WriteTimeout string `hcl:"write_timeout,optional" doc:"Longest time to write a response, \"0s\" for none; default \"0s\" (route timeouts govern)."`
-	IdleTimeout  string `hcl:"idle_timeout,optional" doc:"How long an idle keep-alive connection is kept open; default \"90s\"."`
+	Listen         string `hcl:"listen,optional" doc:"Address of the main listener as host:port; default \":8000\"."`
+	AdminListen    string `hcl:"admin_listen,optional" doc:"Separate address for /-/, /health and /metrics; default empty, meaning they are served on listen."`
+	AdminToken     string `hcl:"admin_token,optional" doc:"Bearer token that introspection and control (/-/config, /-/routes, POST /-/reload) require on the main listener (write it with env() or file()); default empty: without it and without admin_listen they are not served at all. Probes and /metrics stay open."`
+	MaxConnections int    `hcl:"max_connections,optional" doc:"Most connections open at once on each listener; the newest above it is answered 503 and closed. Default 0: derived from the open-file limit, (soft RLIMIT_NOFILE - 256) / 2 (256 descriptors kept for files, backends and listeners, and one connection to the app for each client connection), at least 64 and at most 10000."`
+	MaxBodySize    string `hcl:"max_body_size,optional" doc:"Largest accepted request body, a byte count or a size such as \"10MiB\"; default \"10MiB\"."`
+	ReadTimeout    string `hcl:"read_timeout,optional" doc:"Longest time to read a whole request; default \"30s\"."`
+	WriteTimeout   string `hcl:"write_timeout,optional" doc:"Longest time to write a response, \"0s\" for none; default \"0s\" (route timeouts govern)."`
+	IdleTimeout    string `hcl:"idle_timeout,optional" doc:"How long an idle keep-alive connection is kept open; default \"90s\"."`
 }
 
 type rawEndpoint struct {
@@ -86,9 +87,30 @@ type rawQueue struct {
 
 type rawRedisQueue struct {
 	rawMeta
-	URL    string `hcl:"url" doc:"Redis URL (redis://, rediss:// or unix://); required."`
-	Stream string `hcl:"stream,optional" doc:"Stream name; default \"openhqm-requests\"."`
-	Group  string `hcl:"group,optional" doc:"Consumer group; default \"openhqm-workers\"."`
+	URL         string            `hcl:"url,optional" doc:"Redis URL (redis://, rediss:// or unix://); exactly one of url, sentinel and cluster."`
+	Sentinel    *rawRedisSentinel `hcl:"sentinel,block" doc:"A primary and its replicas found through Redis Sentinel; exactly one of url, sentinel and cluster."`
+	Cluster     *rawRedisCluster  `hcl:"cluster,block" doc:"A Redis Cluster; exactly one of url, sentinel and cluster."`
+	TLS         *rawTLS           `hcl:"tls,block" doc:"TLS toward Redis (a rediss:// url also turns it on); default plaintext."`
+	Stream      string            `hcl:"stream,optional" doc:"Stream name; default \"openhqm-requests\"."`
+	Group       string            `hcl:"group,optional" doc:"Consumer group; default \"openhqm-workers\"."`
+	Shards      int64             `hcl:"shards,optional" doc:"Streams the queue is split over, each under its own hash tag so that a cluster spreads them over its primaries; jobs keep their order within a shard only; default 1."`
+	MinReplicas int64             `hcl:"min_replicas,optional" doc:"Replicas that must confirm a submit (WAIT) before it is answered 202, else 503; default 0."`
+	KeyHeader   string            `hcl:"key_header,optional" doc:"With shards, request header whose value picks the job's shard (jobs with equal values keep their order); default none: shards in turn, skipping those whose primary is failing."`
+}
+
+type rawRedisSentinel struct {
+	rawMeta
+	MasterName string   `hcl:"master_name" doc:"Name the sentinels monitor the primary under; required."`
+	Addrs      []string `hcl:"addrs" doc:"Sentinels as host:port; required."`
+	Username   string   `hcl:"username,optional" doc:"ACL user of the Redis servers; default none."`
+	Password   string   `hcl:"password,optional" doc:"Password of the Redis servers and of the sentinels; default none."`
+}
+
+type rawRedisCluster struct {
+	rawMeta
+	Addrs    []string `hcl:"addrs" doc:"Some of the cluster's nodes as host:port, to discover the rest from; required."`
+	Username string   `hcl:"username,optional" doc:"ACL user of the nodes; default none."`
+	Password string   `hcl:"password,optional" doc:"Password of the nodes; default none."`
 }
 
 type rawKafka struct {
@@ -117,7 +139,7 @@ type rawTLS struct {
 	CAFile             string `hcl:"ca_file,optional" doc:"PEM file of CAs to trust; default the system pool."`
 	CertFile           string `hcl:"cert_file,optional" doc:"PEM client certificate, with key_file; default none."`
 	KeyFile            string `hcl:"key_file,optional" doc:"PEM client key, with cert_file; default none."`
-	InsecureSkipVerify bool   `hcl:"insecure_skip_verify,optional" doc:"Skip verification of the brokers' certificates (testing only); default false."`
+	InsecureSkipVerify bool   `hcl:"insecure_skip_verify,optional" doc:"Skip verification of the servers' certificates (testing only); default false."`
 }
 
 type rawSASL struct {
@@ -129,17 +151,22 @@ type rawSASL struct {
 
 type rawResults struct {
 	rawMeta
-	Backend     string           `hcl:"backend,optional" doc:"Store: memory or redis; default \"memory\"."`
-	TTL         string           `hcl:"ttl,optional" doc:"How long a result is kept after completion; default \"1h\"."`
-	MaxEntries  int              `hcl:"max_entries,optional" doc:"Bound of the memory store; default 100000."`
-	Prefix      string           `hcl:"prefix,optional" doc:"Redis key prefix; default \"openhqm:\"."`
-	MaxBodySize string           `hcl:"max_body_size,optional" doc:"Largest app answer a job stores, a byte count or a size such as \"10MiB\"; a larger answer fails the job with the sizes in its error; default \"10MiB\"."`
-	Redis       *rawResultsRedis `hcl:"redis,block" doc:"Redis settings; required when backend is redis."`
+	Backend           string           `hcl:"backend,optional" doc:"Store: memory or redis; default \"memory\"."`
+	TTL               string           `hcl:"ttl,optional" doc:"How long a result is kept after completion; default \"1h\"."`
+	MaxEntries        int              `hcl:"max_entries,optional" doc:"Bound of the memory store; default 100000."`
+	Prefix            string           `hcl:"prefix,optional" doc:"Redis key prefix; default \"openhqm:\"."`
+	IdempotencyWindow string           `hcl:"idempotency_window,optional" doc:"How long a client's Idempotency-Key keeps naming its job: a submit with the same key (and principal) within it gets the same id and never a second job; default \"24h\"."`
+	MaxBodySize       string           `hcl:"max_body_size,optional" doc:"Largest app answer a job stores, a byte count or a size such as \"10MiB\"; a larger answer fails the job with the sizes in its error; default \"10MiB\"."`
+	Redis             *rawResultsRedis `hcl:"redis,block" doc:"Redis settings; required when backend is redis."`
 }
 
 type rawResultsRedis struct {
 	rawMeta
-	URL string `hcl:"url" doc:"Redis URL (redis://, rediss:// or unix://); required."`
+	URL         string            `hcl:"url,optional" doc:"Redis URL (redis://, rediss:// or unix://); exactly one of url, sentinel and cluster."`
+	Sentinel    *rawRedisSentinel `hcl:"sentinel,block" doc:"A primary and its replicas found through Redis Sentinel; exactly one of url, sentinel and cluster."`
+	Cluster     *rawRedisCluster  `hcl:"cluster,block" doc:"A Redis Cluster; exactly one of url, sentinel and cluster."`
+	TLS         *rawTLS           `hcl:"tls,block" doc:"TLS toward Redis (a rediss:// url also turns it on); default plaintext."`
+	MinReplicas int64             `hcl:"min_replicas,optional" doc:"Replicas that must confirm a result write (WAIT) before it counts as stored; default 0."`
 }
 
 type rawRoute struct {

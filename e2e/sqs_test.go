@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -202,6 +203,57 @@ func TestSQS(t *testing.T) {
 		if len(ids) > 0 {
 			t.Errorf("%d failed jobs are not in the dead-letter queue", len(ids))
 		}
+	})
+
+	t.Run("JobsTooling", func(t *testing.T) {
+		// The dead letters of the subtest above, seen and sent back by
+		// `openhqm jobs`; the app still fails them, so they come back.
+		stats := func() []byte {
+			code, out, errs := jobsCmdEnv(t, env, dir, "stats", "--format", "json")
+			if code != 0 {
+				t.Fatalf("jobs stats: exit %d\n%s", code, errs)
+			}
+			return []byte(out)
+		}
+		if q := waitDeadLetters(t, stats, 5, 10*time.Second); q.Backend != "sqs" {
+			t.Fatalf("stats: %+v, want backend sqs", q)
+		}
+		var dead []string
+		for deadline := time.Now().Add(15 * time.Second); len(dead) < 5 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			var list struct {
+				Jobs []struct {
+					ID, State, Route string
+				} `json:"jobs"`
+			}
+			code, out, errs := jobsCmdEnv(t, env, dir, "ls", "--state", "dead", "--format", "json")
+			if code != 0 || json.Unmarshal([]byte(out), &list) != nil {
+				t.Fatalf("jobs ls: exit %d\n%s%s", code, out, errs)
+			}
+			dead = dead[:0]
+			for _, j := range list.Jobs {
+				if j.Route == "broken" {
+					dead = append(dead, j.ID)
+				}
+			}
+		}
+		if len(dead) != 5 {
+			t.Fatalf("jobs ls --state dead: %d jobs of route broken, want 5", len(dead))
+		}
+		code, out, errs := jobsCmdEnv(t, env, dir, "redrive", "--queue", "jobs", "--all", "--route", "broken")
+		if code != 0 || !strings.HasPrefix(out, "5 ") {
+			t.Fatalf("jobs redrive: exit %d\n%s%s", code, out, errs)
+		}
+		ids := map[string]bool{}
+		for _, id := range dead {
+			ids[id] = true
+		}
+		waitStatus(t, base, ids, "failed", 60*time.Second)
+		for id := range ids {
+			if got := broken.saw(id); got != 6 {
+				t.Errorf("after the redrive the broken app saw job %s %d times, want 3 + 3 attempts", id, got)
+			}
+		}
+		waitDeadLetters(t, stats, 5, 10*time.Second)
 	})
 
 	t.Run("TooLarge", func(t *testing.T) {

@@ -134,6 +134,26 @@ func TestExamplesCoverTheirPurpose(t *testing.T) {
 			t.Errorf("embedded %v, results %s; want separate workers and results they can reach", cfg.Worker.Embedded, cfg.Results.Backend)
 		}
 	})
+	t.Run("redis-sentinel", func(t *testing.T) {
+		cfg := load(t, "redis-sentinel.hcl")
+		q := cfg.Queues["jobs"]
+		if q == nil || q.Redis == nil || q.Redis.Sentinel == nil || len(q.Redis.Sentinel.Addrs) < 3 || q.Redis.MinReplicas != 1 {
+			t.Fatalf("queue jobs is %+v, want a Redis queue through three sentinels with min_replicas 1", q)
+		}
+		if r := cfg.Results.Redis; r == nil || r.Sentinel == nil || r.MinReplicas != 1 {
+			t.Errorf("results redis is %+v, want the same sentinels with min_replicas 1", r)
+		}
+	})
+	t.Run("redis-cluster", func(t *testing.T) {
+		cfg := load(t, "redis-cluster.hcl")
+		q := cfg.Queues["jobs"]
+		if q == nil || q.Redis == nil || q.Redis.Cluster == nil || q.Redis.Shards < 2 || q.Redis.TLS == nil {
+			t.Fatalf("queue jobs is %+v, want a sharded Redis Cluster queue over TLS", q)
+		}
+		if r := cfg.Results.Redis; r == nil || r.Cluster == nil {
+			t.Errorf("results redis is %+v, want the cluster", r)
+		}
+	})
 	t.Run("worker", func(t *testing.T) {
 		cfg := load(t, "worker.hcl")
 		if cfg.Worker.Embedded {

@@ -64,6 +64,7 @@ const (
 // asyncGeneration is the async path's state inside a Generation.
 type asyncGeneration struct {
 	results ResultStore
+	jobsAPI Canceller              // nil: jobs cannot be cancelled
 	routes  map[string]*asyncRoute // by route name: async and auto routes, and those that spill to a queue
 	submit  *submitAPI             // nil without submit_api
 	maxWait time.Duration
@@ -115,13 +116,14 @@ func (s *Server) buildAsync(cfg *config.Config, deps Deps, g *Generation) error 
 	a.metrics = s.async
 	a.jobs = s.metrics.forRoute(routeJobAPI)
 	a.results = deps.Results
+	a.jobsAPI = deps.Jobs
 	wt := cfg.Server.WriteTimeout
 	if wt <= 0 {
 		wt = defaultWriteTimeout
 	}
 	a.maxWait = min(s.opts.MaxWait, wt)
 	a.timeout = s.opts.SubmitTimeout
-	a.idemTTL = cfg.Results.TTL
+	a.idemTTL = cfg.Results.IdempotencyWindow
 	if a.idemTTL <= 0 {
 		a.idemTTL = 24 * time.Hour
 	}
@@ -170,6 +172,8 @@ func (s *Server) asyncRoute(cfg *config.Config, deps Deps, a *asyncGeneration, n
 		ar.keyHeader = qc.Kafka.KeyHeader
 	} else if qc != nil && qc.Backend == config.BackendSQS && qc.SQS != nil {
 		ar.keyHeader = qc.SQS.KeyHeader
+	} else if qc != nil && qc.Backend == config.BackendRedis && qc.Redis != nil {
+		ar.keyHeader = qc.Redis.KeyHeader
 	}
 	if auth := newClientAuth(ca); auth != nil {
 		for _, d := range auth.digests {

@@ -7,7 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
+	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/openhqm/openhqm/backends"
@@ -64,7 +67,12 @@ func (s *Server) serveAsync(ctx *fasthttp.RequestCtx, g *Generation, r *Route, e
 	job.Principal = principal
 	id, rej := s.submit(ctx, g, ar, job, ex)
 	if rej != nil {
-		writeError(ctx, rej.code, rej.msg, ex.id)
+		if rej.id != "" {
+			writeJSON(ctx, rej.code, map[string]string{"error": rej.msg, "id": rej.id, "status_url": jobsPrefix + rej.id, "request_id": string(ex.id)})
+			ctx.Response.Header.SetBytesV(headerRequestID, ex.id)
+		} else {
+			writeError(ctx, rej.code, rej.msg, ex.id)
+		}
 		if rej.retryAfter != "" {
 			ctx.Response.Header.Set("Retry-After", rej.retryAfter)
 		}
@@ -79,6 +87,9 @@ type rejection struct {
 	code       int
 	msg        string
 	retryAfter string
+	// id, when set, is the job a backend that did not answer may still
+	// have stored: the outcome is unknown, and the answer names the id.
+	id string
 }
 
 var (
@@ -109,25 +120,27 @@ func (s *Server) submit(ctx *fasthttp.RequestCtx, g *Generation, ar *asyncRoute,
 			return existing, rej
 		}
 		if err := ar.queue.Enqueue(c, job); err != nil {
-			return "", s.reject(g, ar, ex, err, "enqueue")
+			return "", s.reject(g, ar, ex, err, "enqueue", job.ID, true)
 		}
 		if err := res.Create(c, pendingResult(job)); err != nil && !errors.Is(err, backends.ErrFinished) {
 			// The job is stored, but its status would read 404 until a
 			// worker takes it: answer 503; a retry with the same key
 			// takes the id over (a duplicate the worker settles).
-			return "", s.reject(g, ar, ex, err, "create result")
+			return "", s.reject(g, ar, ex, err, "create result", job.ID, true)
 		}
 	case ok:
 		if err := re.EnqueueWithResult(c, job, pendingResult(job)); err != nil {
-			return "", s.reject(g, ar, ex, err, "enqueue with result")
+			return "", s.reject(g, ar, ex, err, "enqueue with result", job.ID, false)
 		}
 	default:
 		if err := res.Create(c, pendingResult(job)); err != nil {
-			return "", s.reject(g, ar, ex, err, "create result")
+			return "", s.reject(g, ar, ex, err, "create result", "", false)
 		}
 		if err := ar.queue.Enqueue(c, job); err != nil {
-			s.forget(g, job.ID)
-			return "", s.reject(g, ar, ex, err, "enqueue")
+			if !maybeStored(err) {
+				s.forget(g, job.ID)
+			} // else the job may be stored: its record stays, for the client to poll
+			return "", s.reject(g, ar, ex, err, "enqueue", job.ID, false)
 		}
 	}
 	ar.accepted.Inc()
@@ -147,7 +160,8 @@ func (s *Server) reserve(c context.Context, g *Generation, ar *asyncRoute, job *
 	scoped := scopeKey(ar.name, job.Principal, key)
 	boundID, boundDigest, err := res.Reserve(c, scoped, job.ID, digest, g.async.idemTTL)
 	if err != nil {
-		return "", s.reject(g, ar, ex, err, "reserve idempotency key")
+		// The key may now name job.ID: a retry with it stays on that id.
+		return "", s.reject(g, ar, ex, err, "reserve idempotency key", job.ID, true)
 	}
 	if boundID == job.ID {
 		return "", nil
@@ -164,7 +178,7 @@ func (s *Server) reserve(c context.Context, g *Generation, ar *asyncRoute, job *
 		job.ID = boundID
 		return "", nil
 	default:
-		return "", s.reject(g, ar, ex, err, "read result")
+		return "", s.reject(g, ar, ex, err, "read result", "", true)
 	}
 }
 
@@ -180,8 +194,12 @@ func (s *Server) forget(g *Generation, id string) {
 
 // reject counts a failed submit and says how to answer it: the queue is
 // full, or a backend failed (then the error is logged, at most once a
-// second).
-func (s *Server) reject(g *Generation, ar *asyncRoute, ex *exchange, err error, op string) *rejection {
+// second). id is the job the failed operation wrote, if any: when the
+// backend did not answer (a timeout, a connection cut mid-command) the write
+// may still land and the job run, so the answer says the outcome is unknown
+// and names it. keyed says whether the client sent an Idempotency-Key, with
+// which a retry is safe.
+func (s *Server) reject(g *Generation, ar *asyncRoute, ex *exchange, err error, op, id string, keyed bool) *rejection {
 	if errors.Is(err, backends.ErrFull) {
 		ar.rejected[reasonFull].Inc()
 		return rejectFull
@@ -193,7 +211,36 @@ func (s *Server) reject(g *Generation, ar *asyncRoute, ex *exchange, err error, 
 	ar.rejected[reasonUnavailable].Inc()
 	g.async.metrics.logLimited(s, "cannot accept a job", "route", ar.name, "queue", ar.queueName,
 		"request_id", string(ex.id), "op", op, "err", err)
+	if id != "" && maybeStored(err) {
+		return unknownOutcome(id, keyed)
+	}
 	return rejectStore
+}
+
+// unknownOutcome is the 503 of a submit whose job may or may not have been
+// stored: it names the id, and says how to find out or retry safely.
+func unknownOutcome(id string, keyed bool) *rejection {
+	msg := "the outcome is unknown: the queue or result store did not answer in time, and job " + id +
+		" may still be stored and run; poll " + jobsPrefix + id + ", or retry with the same Idempotency-Key, which can never create a second job"
+	if !keyed {
+		msg = "the outcome is unknown: the queue or result store did not answer in time, and job " + id +
+			" may still be stored and run; poll " + jobsPrefix + id + " before retrying (send an Idempotency-Key so that a retry can never create a second job)"
+	}
+	return &rejection{code: fasthttp.StatusServiceUnavailable, msg: msg, retryAfter: "1", id: id}
+}
+
+// maybeStored reports whether a failed backend call may still have taken
+// effect: it was sent, or may have been, and no answer came (a deadline, a
+// read timeout, a connection reset or closed mid-command). A refused
+// connection or an error reply means it did not.
+func maybeStored(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // logLimited logs a backend failure at most once a second (a Redis outage
@@ -253,7 +300,7 @@ func (s *Server) waitFinished(ctx *fasthttp.RequestCtx, g *Generation, id string
 		if err != nil {
 			return nil, err
 		}
-		if res.Status == backends.StatusCompleted || res.Status == backends.StatusFailed {
+		if res.Status.Final() {
 			return res, nil
 		}
 		left := time.Until(deadline)

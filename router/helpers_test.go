@@ -89,7 +89,7 @@ func startProxy(t testing.TB, cfg *config.Config, deps Deps) *proxy {
 		t.Fatal(err)
 	}
 	p := &proxy{srv: srv, http: NewHTTPServer(cfg.Server, srv.Handler, nil), addr: ln.Addr().String(), reg: reg, done: make(chan struct{})}
-	go func() { defer close(p.done); _ = p.http.Serve(Listen(ln)) }()
+	go func() { defer close(p.done); _ = p.http.Serve(Listen(ln, cfg.Server, nil)) }()
 	t.Cleanup(func() { _ = p.http.Shutdown(); <-p.done })
 	return p
 }

@@ -58,6 +58,7 @@ func NewHTTPServer(cfg config.Server, h fasthttp.RequestHandler, log *slog.Logge
 		NoDefaultContentType:  true,
 		NoDefaultDate:         false,
 		CloseOnShutdown:       true,
+		ReduceMemoryUsage:     true,
 		// fasthttp's parse errors quote the request (an Authorization
 		// header, say); they reach the debug log, which must hold no secret.
 		SecureErrorLogMessage: true,
@@ -83,9 +84,15 @@ func refuseConnect(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 // Listen wraps ln for a server of NewHTTPServer: the raw request stream of
 // every connection is checked before the server parses it (see connguard),
 // so a request with a malformed or ambiguous head or framing is answered 400
-// and never reaches a handler.
-func Listen(ln net.Listener) *connguard.Listener {
-	return connguard.Wrap(ln, connguard.Options{})
+// and never reaches a handler; and at most cfg.MaxConnections connections
+// are open at once (0: connguard.DefaultMaxConns), the newest above it
+// answered 503 and closed. onReject, when set, is called for each of those.
+func Listen(ln net.Listener, cfg config.Server, onReject func()) *connguard.Listener {
+	limit := cfg.MaxConnections
+	if limit <= 0 {
+		limit = connguard.DefaultMaxConns()
+	}
+	return connguard.Wrap(ln, connguard.Options{MaxConns: limit, OnReject: onReject})
 }
 
 // serverError answers requests fasthttp rejects before the handler runs.

@@ -32,9 +32,17 @@ func (s *Server) serveJobs(ctx *fasthttp.RequestCtx, g *Generation, rest []byte)
 		writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "no such request"})
 		return
 	}
+	if ctx.IsDelete() && len(sub) == 0 && g.async.jobsAPI != nil {
+		s.cancelJob(ctx, g, string(id))
+		return
+	}
 	if !ctx.IsGet() && !ctx.IsHead() {
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
-		writeJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "use GET"})
+		allow := "GET, HEAD"
+		if len(sub) == 0 && g.async.jobsAPI != nil {
+			allow += ", DELETE"
+		}
+		ctx.Response.Header.Set("Allow", allow)
+		writeJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "use " + allow})
 		return
 	}
 	res, ok := s.readJob(ctx, g, string(id), func(code int, msg string) {
@@ -55,6 +63,9 @@ func (s *Server) serveJobs(ctx *fasthttp.RequestCtx, g *Generation, rest []byte)
 	switch res.Status {
 	case backends.StatusCompleted:
 		writeOutcome(ctx, res)
+	case backends.StatusCancelled:
+		writeJSON(ctx, fasthttp.StatusConflict, statusOf(res))
+		ctx.Response.Header.Set("OpenHQM-Status", string(res.Status))
 	case backends.StatusFailed:
 		if res.StatusCode > 0 {
 			writeOutcome(ctx, res)
@@ -97,7 +108,7 @@ func (s *Server) readJob(ctx *fasthttp.RequestCtx, g *Generation, id string, fai
 }
 
 func finished(r *backends.Result) bool {
-	return r.Status == backends.StatusCompleted || r.Status == backends.StatusFailed
+	return r.Status.Final()
 }
 
 // mayRead reports whether the caller presents the credential that submitted
@@ -232,4 +243,40 @@ func queryWait(v []byte, max time.Duration) (time.Duration, bool) {
 		return 0, false
 	}
 	return min(d, max), true
+}
+
+// cancelJob serves DELETE /-/requests/{id}: the submitting principal (as
+// for reading it) cancels a job that has not started. 200 with the status
+// JSON, now "cancelled"; 409 with the current status once a worker took
+// it or it has an outcome; 404 unknown or hidden.
+func (s *Server) cancelJob(ctx *fasthttp.RequestCtx, g *Generation, id string) {
+	fail := func(code int, msg string) { writeJSON(ctx, code, map[string]string{"error": msg}) }
+	if _, ok := s.readJob(ctx, g, id, fail); !ok {
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), g.async.timeout)
+	res, err := g.async.jobsAPI.Cancel(c, id)
+	cancel()
+	switch {
+	case err == nil:
+		writeJSON(ctx, fasthttp.StatusOK, statusOf(res))
+	case errors.Is(err, backends.ErrStarted), errors.Is(err, backends.ErrFinished):
+		msg := "the job has already started; only a job that has not started can be cancelled"
+		if errors.Is(err, backends.ErrFinished) {
+			msg = "the job has already finished"
+		}
+		body := map[string]any{"error": msg}
+		if cur, ok := s.readJob(ctx, g, id, fail); ok {
+			body["status"] = statusOf(cur)
+		} else {
+			return
+		}
+		writeJSON(ctx, fasthttp.StatusConflict, body)
+	case errors.Is(err, backends.ErrNotFound), errors.Is(err, backends.ErrExpired):
+		fail(fasthttp.StatusNotFound, "no such request")
+	default:
+		g.async.metrics.logLimited(s, "cannot cancel a job", "request_id", id, "err", err)
+		ctx.Response.Header.Set("Retry-After", "1")
+		fail(fasthttp.StatusServiceUnavailable, "the queue or the result store is unavailable; retry later")
+	}
 }

@@ -9,6 +9,7 @@
 package router
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/config"
 	"github.com/openhqm/openhqm/internal/upstream"
 )
@@ -49,6 +51,15 @@ type Deps struct {
 	Queues map[string]Enqueuer
 	// Results is the result store; nil when nothing is async.
 	Results ResultStore
+	// Jobs cancels jobs for DELETE /-/requests/{id}; nil: 405.
+	Jobs Canceller
+}
+
+// Canceller cancels a job that has not started and answers its cancelled
+// record: errors wrap backends.ErrStarted or ErrFinished (409),
+// ErrNotFound or ErrExpired (404).
+type Canceller interface {
+	Cancel(ctx context.Context, id string) (*backends.Result, error)
 }
 
 // Server is the ingress handler. Its methods are safe for concurrent use.

@@ -135,6 +135,11 @@ func (s *Server) serveSubmitAPI(ctx *fasthttp.RequestCtx, g *Generation, rest []
 	jobID, rej := s.submit(ctx, g, sa.route, job, ex)
 	switch {
 	case rej == nil:
+	case rej.id != "":
+		// The original's shape, with the id whose outcome is unknown.
+		writeJSON(ctx, rej.code, map[string]string{"detail": rej.msg, "id": rej.id, "correlation_id": rej.id})
+		ctx.Response.Header.Set("Retry-After", rej.retryAfter)
+		return
 	case rej.code == fasthttp.StatusServiceUnavailable:
 		detail(ctx, rej.code, "Unable to queue request. Service temporarily unavailable.")
 		ctx.Response.Header.Set("Retry-After", rej.retryAfter)
@@ -319,7 +324,7 @@ func legacyResponse(ctx *fasthttp.RequestCtx, r *backends.Result) {
 			"correlation_id": r.ID, "status": status, "result": result, "headers": headers,
 			"status_code": r.StatusCode, "processing_time_ms": ms, "completed_at": rfc3339(r.CompletedAt),
 		})
-	case backends.StatusFailed:
+	case backends.StatusFailed, backends.StatusCancelled:
 		msg := r.Error
 		if msg == "" {
 			msg = "Processing failed"

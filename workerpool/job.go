@@ -132,6 +132,11 @@ func (a *attempt) run() {
 		a.ack()
 		return
 	}
+	if prev != nil && prev.Status == backends.StatusCancelled {
+		a.logger().Info("job was cancelled; acknowledging it without a replay")
+		a.ack()
+		return
+	}
 	if prev != nil && prev.Status == backends.StatusFailed {
 		a.logger().Info("job already failed; dead-lettering the redelivery")
 		a.res = prev
@@ -162,9 +167,12 @@ func (a *attempt) run() {
 			a.res.Attempts-1, limit), nil)
 		return
 	}
-	if a.d.Attempt > 1 {
+	if a.d.Attempt > 1 || !a.r.withdrawsCancelled() {
 		// A redelivery is charged before the app sees it, so that a job whose
-		// attempts keep ending without an outcome uses them up.
+		// attempts keep ending without an outcome uses them up. On a queue
+		// that cannot withdraw a cancelled job, the mark is also what a
+		// cancel is decided against: a cancelled record refuses it
+		// (ErrFinished), and the job is acknowledged unreplayed.
 		if err := a.results.Update(ctx, a.res, a.cfg.Results.TTL); err != nil {
 			turn.Release()
 			a.storeFailed("mark processing", err)
@@ -501,8 +509,8 @@ func (a *attempt) storeFailed(what string, err error) {
 	a.letGo()
 	if errors.Is(err, backends.ErrFinished) {
 		// Another delivery of this job (after a lost lease) stored its
-		// outcome first; that outcome stands.
-		a.logger().Info("another delivery already finished the job; acknowledging this one")
+		// outcome first, or the job was cancelled; that outcome stands.
+		a.logger().Info("the job already has an outcome (another delivery's, or a cancel); acknowledging this one")
 		a.ack()
 		return
 	}
@@ -525,4 +533,11 @@ func (a *attempt) nack(delay time.Duration) {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "ack").Inc()
 		a.logger().Warn("nack failed; the job will be delivered again after its lease", keyErr, err)
 	}
+}
+
+// withdrawsCancelled reports whether the runner's queue keeps cancelled
+// jobs from the pool itself (see CancelWithdrawer).
+func (r *runner) withdrawsCancelled() bool {
+	w, ok := r.c.(CancelWithdrawer)
+	return !ok || w.WithdrawsCancelled()
 }

@@ -46,6 +46,17 @@ type ResultAcker interface {
 	WritesResults(store any) bool
 }
 
+// CancelWithdrawer is a Consumer that says whether it keeps cancelled jobs
+// from the pool itself (memory, redis: backends.Inspector). One that does
+// not (kafka, sqs) gets every first delivery marked processing in the
+// result store before the app sees it: a cancel only succeeds on a pending
+// record, so the mark and the cancel exclude each other, and a cancelled
+// job's mark is refused and the job acknowledged without a replay. A
+// Consumer without the method is taken to withdraw them.
+type CancelWithdrawer interface {
+	WithdrawsCancelled() bool
+}
+
 // Results is the part of a result store the pool uses; every
 // backends.ResultStore is one. Its methods must be safe for concurrent use.
 type Results interface {

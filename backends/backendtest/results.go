@@ -29,6 +29,7 @@ func RunResultStore(t *testing.T, newStore NewResultStoreFunc) {
 		{"Delete", testResultDelete},
 		{"Reserve", testReserve},
 		{"ReserveConcurrent", testReserveConcurrent},
+		{"CancelAndReopen", testResultCancel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,3 +32,21 @@ func TestConformance(t *testing.T) {
 		return q
 	}, backendtest.Ordered, backendtest.DetectsLeaseLoss, backendtest.Durable, backendtest.ExactDepth)
 }
+
+// TestInspectorConformance runs the operator tooling's suite: dead letters
+// listed, redriven once and purged through the redrive group's commits.
+func TestInspectorConformance(t *testing.T) {
+	brokers := startCluster(t, 1)
+	backendtest.RunInspector(t, func(t *testing.T, cfg backendtest.QueueConfig) backends.Queue {
+		opts := testOptions(brokers)
+		opts.Name, opts.Topic, opts.Group = cfg.Name, cfg.Name, cfg.Name+"-workers"
+		opts.Lease = cfg.Lease
+		opts.CreateTopics = true
+		opts.Partitions = 2
+		q, err := New(opts)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		return q
+	}, 0)
+}

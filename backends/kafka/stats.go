@@ -20,7 +20,8 @@ import (
 //   - OldestAge is the age of the oldest unfinished job this process has
 //     fetched; jobs not yet fetched by any member of this process are not
 //     seen, so it is 0 while this process consumes nothing.
-//   - DeadLetters is the number of records in the dead-letter topic.
+//   - DeadLetters is the number of records in the dead-letter topic after
+//     the commit point of the redrive group (see inspect.go).
 //
 // Until the queue has connected it answers an error wrapping
 // ErrUnavailable, so a process whose readiness asks Stats stays unready.
@@ -45,7 +46,7 @@ func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
 	}
 	q.sample(main + retry)
 	s.Depth, s.Delayed = main+retry, retry
-	if s.DeadLetters, err = q.count(cn, q.opts.DeadLetterTopic); err != nil {
+	if s.DeadLetters, err = q.deadCount(cn); err != nil {
 		return s, err
 	}
 	var oldest time.Time
@@ -208,25 +209,4 @@ func (q *Queue) headTime(cn *conn, topic string, h head) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
-}
-
-// count is the number of records retained in topic.
-func (q *Queue) count(cn *conn, topic string) (int64, error) {
-	parts, err := cn.client.Partitions(topic)
-	if err != nil {
-		return 0, fmt.Errorf("kafka: partitions of %s: %w: %w", topic, backends.ErrUnavailable, err)
-	}
-	var total int64
-	for _, p := range parts {
-		newest, err := cn.client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return 0, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
-		}
-		oldest, err := cn.client.GetOffset(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			return 0, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
-		}
-		total += max(newest-oldest, 0)
-	}
-	return total, nil
 }

@@ -90,3 +90,6 @@ func (h *leaseHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return e
 }
+
+// at returns the i-th item from the front.
+func (d *deque) at(i int) *item { return d.buf[(d.head+i)%len(d.buf)] }

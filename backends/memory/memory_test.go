@@ -72,3 +72,13 @@ func TestResultsBoundEvictsFinishedFirst(t *testing.T) {
 		t.Errorf("Create with only pending records at the bound = %v, want ErrFull", err)
 	}
 }
+
+func TestInspectorConformance(t *testing.T) {
+	backendtest.RunInspector(t, func(t *testing.T, cfg backendtest.QueueConfig) backends.Queue {
+		q, err := NewQueue(QueueOptions{Name: cfg.Name, Lease: cfg.Lease, DeadLetterMax: cfg.DeadLetterMax})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}, backendtest.ListsLive|backendtest.ExactDeadLetters)
+}

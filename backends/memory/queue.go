@@ -201,10 +201,12 @@ func (q *Queue) Receive(ctx context.Context, consumer string, max int) ([]*backe
 
 // take leases up to max ready jobs; q.mu is held.
 func (q *Queue) take(now time.Time, max int) []*backends.Delivery {
-	n := min(max, q.ready.len())
-	ds := make([]*backends.Delivery, 0, n)
-	for len(ds) < n {
+	ds := make([]*backends.Delivery, 0, min(max, q.ready.len()))
+	for len(ds) < max && q.ready.len() > 0 {
 		it := q.ready.popFront()
+		if it.done {
+			continue // cancelled while it waited
+		}
 		q.receipts++
 		it.attempts++
 		it.receipt = strconv.FormatUint(q.receipts, 10)

@@ -142,13 +142,18 @@ func (s *Results) Update(ctx context.Context, r *backends.Result, ttl time.Durat
 func (s *Results) put(op string, r *backends.Result, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.putLocked(op, r, ttl)
+}
+
+// putLocked is put with s.mu held.
+func (s *Results) putLocked(op string, r *backends.Result, ttl time.Duration) error {
 	if err := s.check(op); err != nil {
 		return err
 	}
 	now := s.opts.Now()
 	s.sweep(now)
 	rec := s.records[r.ID]
-	if rec != nil && (rec.r.Status == backends.StatusCompleted || rec.r.Status == backends.StatusFailed) {
+	if rec != nil && rec.r.Status.Final() {
 		return fmt.Errorf("memory results: %s %s: %w", op, r.ID, backends.ErrFinished)
 	}
 	if rec == nil {
@@ -161,7 +166,7 @@ func (s *Results) put(op string, r *backends.Result, ttl time.Duration) error {
 	}
 	rec.r = *r
 	rec.expires = time.Time{}
-	if r.Status == backends.StatusCompleted || r.Status == backends.StatusFailed {
+	if r.Status.Final() {
 		done := r.CompletedAt
 		if done.IsZero() {
 			done = now

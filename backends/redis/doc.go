@@ -1,7 +1,8 @@
 // Package redis is the durable queue (a Redis stream with a consumer
 // group) and the Redis result store.
 //
-// Keys, for a queue with stream S:
+// Keys, for a queue with stream S (keys.go makes every key name; a queue
+// of several shards, or on a Redis Cluster, tags each shard's keys):
 //
 //	S                 the stream: one entry per job waiting or leased (codec.go)
 //	S:delayed         sorted set of job ids waiting for a retry, scored by due time (unix ms)
@@ -23,11 +24,28 @@
 // script call, and so are concurrent Ack and AckWithResult calls of a queue
 // and concurrent Create and Update calls of a store (BatchOptions).
 //
-// Requirements: Redis 7.0 or later (XAUTOCLAIM, SET NX GET). The scripts
-// touch several keys at once; on Redis Cluster put the stream name in a hash
-// tag (Stream "{jobs}", DeadLetter "{jobs}:dlq") and the result Prefix in
-// one too ("{jobs}result:"), so that a record, its tombstone and the stream
-// share a slot, and so that grouped writes of several records do.
+// Requirements: Redis 7.0 or later (XAUTOCLAIM, SET NX GET).
+//
+// High availability: Options.Sentinel finds the primary through Redis
+// Sentinel and follows a failover; Options.Cluster runs on a Redis Cluster,
+// where each shard's keys share a hash tag (so its scripts run on one node)
+// and each record's keys share the job id's tag, so that a cluster spreads
+// shards and records over its primaries. On a cluster, records are written
+// by the store in round trips of their own (grouped per primary), never in
+// the queue's scripts. Options.Shards splits a queue over several streams:
+// producers pick a shard in turn (skipping one whose primary just failed)
+// or by Job.Key, consumers read every shard in turn; jobs keep their order
+// within a shard only.
+//
+// Replicas (Options.Replicas, ResultsOptions.Replicas) makes a write wait
+// for replicas (WAIT, on the connection that wrote) before it counts: a
+// submit that they do not confirm in time answers ErrUnavailable, so the
+// client gets 503, but the primary did store the job and it still runs if
+// that primary survives. That is the at-least-once case: a client that
+// retries such a submit with the same Idempotency-Key gets the same job id
+// (the job may then be stored twice, and run twice under that id), one
+// without gets a second job; the app sees a job's id as Idempotency-Key
+// on every attempt, so it can tell.
 //
 // Durability: a job is stored once Enqueue returns. Whether it survives a
 // crash of the Redis host is Redis's persistence setting: run it with

@@ -70,3 +70,9 @@ func TestResultsConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestInspectorConformance(t *testing.T) {
+	backendtest.RunInspector(t, func(t *testing.T, cfg backendtest.QueueConfig) backends.Queue {
+		return newQueue(t, srv.URL(), Options{Stream: cfg.Name, Group: "g", Lease: cfg.Lease, DeadLetterMax: cfg.DeadLetterMax})
+	}, backendtest.ListsLive|backendtest.ExactDeadLetters)
+}

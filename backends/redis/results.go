@@ -2,8 +2,10 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,8 +18,16 @@ import (
 
 // ResultsOptions configures a Results store.
 type ResultsOptions struct {
-	URL    string                  // redis://host:port/db; ignored when Client is set
-	Client goredis.UniversalClient // shared client; the caller closes it
+	URL string // redis://host:port/db; ignored when Client, Sentinel or Cluster is set
+	// Sentinel, or Cluster, replaces URL (see Options).
+	Sentinel *Sentinel
+	Cluster  *Cluster
+	TLS      *tls.Config             // nil: plaintext, unless URL is rediss://
+	Client   goredis.UniversalClient // shared client; the caller closes it
+	// Replicas: after writing records, WAIT for this many replicas (see
+	// Replicas); a write they do not confirm in time answers an error
+	// wrapping ErrUnavailable.
+	Replicas Replicas
 	// Prefix of every key; default "openhqm:result:". Keys: Prefix+id (the
 	// record), Prefix+"tomb:"+id (the tombstone), Prefix+"idem:"+key.
 	Prefix string
@@ -40,9 +50,13 @@ type ResultsLayout struct {
 	Prefix     string        // ResultsOptions.Prefix; default "openhqm:result:"
 	PendingTTL time.Duration // ResultsOptions.PendingTTL; default 7 days
 	Tombstone  time.Duration // ResultsOptions.Tombstone; default 24h
+	Replicas   Replicas      // ResultsOptions.Replicas
+
+	tagged bool // on a cluster: each record's keys are hash-tagged by its id (keys.go)
 }
 
 func (l ResultsLayout) withDefaults() ResultsLayout {
+	l.Replicas = l.Replicas.withDefaults()
 	if l.Prefix == "" {
 		l.Prefix = "openhqm:result:"
 	}
@@ -56,8 +70,8 @@ func (l ResultsLayout) withDefaults() ResultsLayout {
 }
 
 // key is the record of job id, tomb its tombstone.
-func (l ResultsLayout) key(id string) string  { return l.Prefix + id }
-func (l ResultsLayout) tomb(id string) string { return l.Prefix + "tomb:" + id }
+func (l ResultsLayout) key(id string) string  { return recordKey(l.Prefix, id, l.tagged) }
+func (l ResultsLayout) tomb(id string) string { return tombKey(l.Prefix, id, l.tagged) }
 
 // write is how r is stored: its value, and how long it and its tombstone
 // live. A finished record expires ttl after r.CompletedAt (now when zero).
@@ -81,7 +95,7 @@ func (l ResultsLayout) write(r *backends.Result, ttl time.Duration) recordWrite 
 // finished reports whether a record in status st expires on the result TTL
 // (with a tombstone) rather than on PendingTTL.
 func finished(st backends.Status) bool {
-	return st == backends.StatusCompleted || st == backends.StatusFailed
+	return st.Final()
 }
 
 func (s *Results) key(id string) string  { return s.layout.key(id) }
@@ -103,18 +117,20 @@ type Results struct {
 	opts      ResultsOptions
 	layout    ResultsLayout
 	writes    *batch.Batcher[settleItem] // nil when batching is disabled
+	primaries primaries                  // on a cluster: those that refused writes lately
 	closed    atomic.Bool
 }
 
 // NewResults connects and returns the store; an unreachable Redis answers an
 // error wrapping ErrUnavailable.
 func NewResults(ctx context.Context, opts ResultsOptions) (*Results, error) {
-	layout := ResultsLayout{Prefix: opts.Prefix, PendingTTL: opts.PendingTTL, Tombstone: opts.Tombstone}.withDefaults()
-	opts.Prefix, opts.PendingTTL, opts.Tombstone = layout.Prefix, layout.PendingTTL, layout.Tombstone
-	rdb, own, err := connect(opts.URL, opts.Client)
+	layout := ResultsLayout{Prefix: opts.Prefix, PendingTTL: opts.PendingTTL, Tombstone: opts.Tombstone, Replicas: opts.Replicas}.withDefaults()
+	opts.Prefix, opts.PendingTTL, opts.Tombstone, opts.Replicas = layout.Prefix, layout.PendingTTL, layout.Tombstone, layout.Replicas
+	rdb, own, err := connect(Conn{URL: opts.URL, Sentinel: opts.Sentinel, Cluster: opts.Cluster, TLS: opts.TLS}, opts.Client)
 	if err != nil {
 		return nil, err
 	}
+	layout.tagged = isCluster(rdb)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		if own {
 			rdb.Close()
@@ -128,17 +144,23 @@ func NewResults(ctx context.Context, opts ResultsOptions) (*Results, error) {
 	return s, nil
 }
 
-// Layout returns the store's key prefix and retention, for a Queue that
-// writes records itself (Options.Results).
+// Layout returns the store's key prefix, retention and durability, for a
+// Queue that writes records itself (Options.Results).
 func (s *Results) Layout() ResultsLayout { return s.layout }
 
 // sameRedis reports whether s talks to the Redis that a client built from
-// url, or the shared client, talks to.
-func (s *Results) sameRedis(url string, client goredis.UniversalClient) bool {
+// c, or the shared client, talks to.
+func (s *Results) sameRedis(c Conn, client goredis.UniversalClient) bool {
 	if client != nil || s.opts.Client != nil {
 		return client == s.opts.Client
 	}
-	return url != "" && url == s.opts.URL
+	switch {
+	case c.Cluster != nil || s.opts.Cluster != nil:
+		return false // records and streams never share a slot there
+	case c.Sentinel != nil:
+		return s.opts.Sentinel != nil && reflect.DeepEqual(*c.Sentinel, *s.opts.Sentinel)
+	}
+	return c.URL != "" && c.URL == s.opts.URL && s.opts.Sentinel == nil
 }
 
 // Create records a new pending job (kept PendingTTL). ErrFinished when the
@@ -177,7 +199,11 @@ func (s *Results) put(ctx context.Context, op string, r *backends.Result, ttl ti
 }
 
 func (s *Results) send(ctx context.Context, reqs []*batch.Call[settleItem]) {
-	settle(ctx, s.rdb, "", "", reqs)
+	if s.layout.tagged {
+		settleEach(ctx, s.rdb, s.layout.Replicas, &s.primaries, reqs)
+		return
+	}
+	settle(ctx, s.rdb, s.layout.Replicas, "", "", reqs)
 }
 
 // Get returns the record, ErrNotFound, or ErrExpired, in one round trip (two
@@ -242,7 +268,7 @@ func (s *Results) Delete(ctx context.Context, id string) error {
 // Reserve binds key to id and digest for ttl with one SET NX GET; it returns
 // the binding in force.
 func (s *Results) Reserve(ctx context.Context, key, id, digest string, ttl time.Duration) (string, string, error) {
-	old, err := s.rdb.SetArgs(ctx, s.opts.Prefix+"idem:"+key, id+"\n"+digest, goredis.SetArgs{Mode: "NX", Get: true, TTL: ttl}).Result()
+	old, err := s.rdb.SetArgs(ctx, idemKey(s.opts.Prefix, key), id+"\n"+digest, goredis.SetArgs{Mode: "NX", Get: true, TTL: ttl}).Result()
 	if errors.Is(err, goredis.Nil) {
 		return id, digest, nil
 	}

@@ -47,7 +47,7 @@ func (q *ResultsQueue) EnqueueWithResult(ctx context.Context, job *backends.Job,
 		return q.errorf("%s %s: %w: id %q, status %q", op, job.ID, errRecordMismatch, pending.ID, pending.Status)
 	}
 	rval := appendValue(getValue(), pending)
-	err := q.enqueue(ctx, op, job.ID, entry{
+	err := q.enqueue(ctx, op, job, entry{
 		meta: wire.AppendFields(nil, job), body: job.Body,
 		rkey: q.opts.Results.key(pending.ID), rval: rval,
 	})
@@ -90,5 +90,5 @@ func (q *ResultsQueue) AckWithResult(ctx context.Context, d *backends.Delivery, 
 // shared client) with the layout given as Options.Results.
 func (q *ResultsQueue) WritesResults(store any) bool {
 	s, ok := store.(*Results)
-	return ok && s.layout == *q.opts.Results && s.sameRedis(q.opts.URL, q.opts.Client)
+	return ok && s.layout == *q.opts.Results && s.sameRedis(q.opts.conn(), q.opts.Client)
 }

@@ -353,13 +353,13 @@ func TestAckBeyondTheReadRange(t *testing.T) {
 	// entries between them finds the third and the fourth first.
 	var reqs []*batch.Call[settleItem]
 	for _, d := range []*backends.Delivery{ds[1], ds[4]} {
-		id, count, consumer, err := parseReceipt(d.Receipt)
+		id, count, _, consumer, err := q.parseReceipt(d.Receipt)
 		if err != nil {
 			t.Fatal(err)
 		}
 		reqs = append(reqs, &batch.Call[settleItem]{Ctx: ctx, Item: settleItem{entry: id, count: count, consumer: consumer}})
 	}
-	q.settleBatch(ctx, reqs)
+	q.settleBatch(ctx, q.shards[0], reqs)
 	for i, r := range reqs {
 		if r.Err != nil {
 			t.Errorf("ack %d: %v", i, r.Err)

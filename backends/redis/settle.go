@@ -109,7 +109,29 @@ return out
 // backends.ErrFinished (its record was refused; its ack still happened),
 // backends.ErrLeaseLost (not acked; its record, if any, was still written),
 // or the round trip's error.
-func settle(ctx context.Context, rdb goredis.UniversalClient, stream, group string, reqs []*batch.Call[settleItem]) {
+func settle(ctx context.Context, rdb goredis.UniversalClient, rep Replicas, stream, group string, reqs []*batch.Call[settleItem]) {
+	keys, args := settleArgs(stream, group, reqs)
+	res, err := runScript(ctx, rdb, settleScript, rep, keys, args...).Int64Slice()
+	settled(reqs, res, err)
+}
+
+// settleEach is settle for record writes whose keys do not share a slot (on
+// a cluster each record has its own): one script call per record,
+// pipelined, grouped by primary.
+func settleEach(ctx context.Context, rdb goredis.UniversalClient, rep Replicas, health *primaries, reqs []*batch.Call[settleItem]) {
+	calls := make([]scriptCall, len(reqs))
+	for i := range reqs {
+		keys, args := settleArgs("", "", reqs[i:i+1])
+		calls[i] = scriptCall{keys, args}
+	}
+	for i, cmd := range runEach(ctx, rdb, settleScript, rep, health, calls) {
+		res, err := cmd.Int64Slice()
+		settled(reqs[i:i+1], res, err)
+	}
+}
+
+// settleArgs are settleScript's keys and arguments for reqs.
+func settleArgs(stream, group string, reqs []*batch.Call[settleItem]) ([]string, []any) {
 	keys := make([]string, 0, 1+2*len(reqs))
 	if group != "" {
 		keys = append(keys, stream)
@@ -132,7 +154,11 @@ func settle(ctx context.Context, rdb goredis.UniversalClient, stream, group stri
 		}
 		args = append(args, it.entry, it.count, it.consumer, kind, it.rec.value, exp, it.rec.tombAt)
 	}
-	res, err := settleScript.Run(ctx, rdb, keys, args...).Int64Slice()
+	return keys, args
+}
+
+// settled sets each request's error from settleScript's answer.
+func settled(reqs []*batch.Call[settleItem], res []int64, err error) {
 	if err == nil && len(res) != len(reqs) {
 		err = fmt.Errorf("settle script answered %d results for %d calls", len(res), len(reqs))
 	}

@@ -95,3 +95,15 @@ func TestConformance(t *testing.T) {
 		return q
 	}, backendtest.Durable)
 }
+
+func TestInspectorConformance(t *testing.T) {
+	backendtest.RunInspector(t, func(t *testing.T, cfg backendtest.QueueConfig) backends.Queue {
+		opts := testOptions(createQueue(t, cfg.Name, cfg.Lease))
+		opts.Lease = cfg.Lease
+		q, err := New(context.Background(), opts)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		return q
+	}, backendtest.ExactDeadLetters)
+}

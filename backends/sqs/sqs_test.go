@@ -39,6 +39,10 @@ func ctxT(t *testing.T) context.Context {
 }
 
 // receiveN receives until n deliveries arrived or within passes.
+// receiveWithin bounds the wait for one delivery: long, because goaws
+// answers slowly on a busy machine; receiveN returns as soon as it has them.
+const receiveWithin = 30 * time.Second
+
 func receiveN(t *testing.T, q *Queue, n int, within time.Duration) []*backends.Delivery {
 	t.Helper()
 	var out []*backends.Delivery
@@ -107,7 +111,7 @@ func TestTooLarge(t *testing.T) {
 	if err := q.Enqueue(ctxT(t), job); err != nil {
 		t.Fatalf("Enqueue at the limit: %v", err)
 	}
-	d := receiveN(t, q, 1, 5*time.Second)[0]
+	d := receiveN(t, q, 1, receiveWithin)[0]
 	if diff := cmp.Diff(job, d.Job, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("job at the limit (-sent +received):\n%s", diff)
 	}
@@ -149,7 +153,7 @@ func TestFIFOGroupsByKey(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("stored group and deduplication ids (-want +got):\n%s", d)
 	}
-	if d := receiveN(t, q, 1, 5*time.Second)[0]; d.Job.ID != a.ID {
+	if d := receiveN(t, q, 1, receiveWithin)[0]; d.Job.ID != a.ID {
 		t.Errorf("first delivery is job %s, want a", d.Job.ID)
 	}
 }
@@ -163,7 +167,7 @@ func TestDeadLetterAttributes(t *testing.T) {
 	if err := q.Enqueue(ctxT(t), job); err != nil {
 		t.Fatal(err)
 	}
-	d := receiveN(t, q, 1, 5*time.Second)[0]
+	d := receiveN(t, q, 1, receiveWithin)[0]
 	at := time.UnixMilli(1700000000123)
 	dl := backends.DeadLetter{Reason: "upstream answered 500", Attempts: 5, At: at, LastStatus: 500, LastBody: []byte("boom\x00")}
 	if err := q.DeadLetter(ctxT(t), d, dl); err != nil {
@@ -247,7 +251,7 @@ func TestMaxDepth(t *testing.T) {
 	if err := q.Enqueue(ctxT(t), backendtest.NewJob("q", 3)); !errors.Is(err, backends.ErrFull) {
 		t.Fatalf("Enqueue at MaxDepth = %v, want ErrFull", err)
 	}
-	d := receiveN(t, q, 1, 5*time.Second)[0]
+	d := receiveN(t, q, 1, receiveWithin)[0]
 	if err := q.Ack(ctxT(t), d); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +274,7 @@ func TestCloseKeepsJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	held := receiveN(t, q, 1, 5*time.Second)[0]
+	held := receiveN(t, q, 1, receiveWithin)[0]
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}

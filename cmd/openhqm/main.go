@@ -3,7 +3,7 @@
 // queued jobs that a worker pool replays later, as a declarative HCL
 // configuration says.
 //
-// Subcommands: serve, worker, validate, fmt, schema, version, help. Exit codes
+// Subcommands: serve, worker, validate, fmt, schema, jobs, version, help. Exit codes
 // are the same everywhere: 0 success, 1 a failure the command is about (an
 // invalid configuration, unformatted files), 2 a usage or I/O error.
 package main
@@ -69,6 +69,10 @@ func commands() []command {
 		{"schema", "print the schema of the configuration (JSON Schema or Markdown)",
 			func(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 				return schemaMain(args, stdout, stderr)
+			}, false},
+		{"jobs", "inspect queues and jobs: stats, ls, show, cancel, redrive, purge",
+			func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+				return jobsMain(ctx, args, stdin, stdout, stderr)
 			}, false},
 		{"version", "print the version, commit and Go version",
 			func(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {

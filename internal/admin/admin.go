@@ -1,6 +1,7 @@
 // Package admin serves openhqm's probes, metrics, introspection and control
 // pages for `openhqm serve` and `openhqm worker` alike: /-/healthz,
-// /-/readyz, /health, /metrics, /-/config, /-/routes and POST /-/reload. It
+// /-/readyz, /health, /metrics, /-/config, /-/routes, /-/queues and
+// /-/jobs, and POST /-/reload. It
 // owns no state: what a page shows comes from the functions in Options, so
 // each process hands it its own values.
 //
@@ -24,6 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/openhqm/openhqm/internal/jobs"
 )
 
 // Options are what the pages show. Nil functions leave their page out (404),
@@ -44,6 +47,10 @@ type Options struct {
 	Config func() any
 	// Routes is the body of /-/routes; nil in a worker, which has none.
 	Routes func() any
+	// Jobs is the operator's tooling over the current generation's queues
+	// and results, for /-/queues and /-/jobs (see jobs.go), with the
+	// function that lets go of it; nil: no such pages.
+	Jobs func() (*jobs.Service, func())
 	// Reload runs a reload for POST /-/reload and returns the body of its
 	// success (the new generation) or why it was refused.
 	Reload func(ctx context.Context) (any, error)
@@ -91,10 +98,12 @@ func New(opts Options) *Handler {
 // Serve answers the request when its path is an admin page and reports
 // whether it was one; otherwise it leaves ctx untouched.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx, exp Exposure) bool {
-	switch string(ctx.Path()) {
+	switch path := string(ctx.Path()); path {
 	case "/-/healthz", "/-/readyz", "/health", "/metrics", "/-/config", "/-/routes", "/-/reload":
 	default:
-		return false
+		if !isJobsPage(path) {
+			return false
+		}
 	}
 	start := time.Now()
 	if exp == Dedicated || Open(string(ctx.Path())) || h.authorized(ctx) {
@@ -185,6 +194,8 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 		page(ctx, h.opts.Routes)
 	case "/-/reload":
 		h.reload(ctx)
+	default: // the queues and jobs pages: introspection like /-/config, control like /-/reload
+		h.jobsPage(ctx)
 	}
 }
 

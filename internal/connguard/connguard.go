@@ -150,6 +150,16 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// CloseWrite shuts the connection's write side down, when the underlying
+// connection can (a lingering close: answer, then drain what the client
+// still sends, so the close does not reset the connection under it).
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
 func (c *conn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		c.l.open.Add(-1)

@@ -202,17 +202,52 @@ func (b *backendSet) release(h *handle) {
 // pending record in the same round trip as the job (one batched script per
 // group of submits instead of two round trips each). nil otherwise.
 func resultsLayout(qc *config.Queue, rc *config.Results) *redisbackend.ResultsLayout {
-	if qc.Backend != config.BackendRedis || rc.Backend != config.BackendRedis || qc.Redis.URL != rc.RedisURL {
+	if qc.Backend != config.BackendRedis || rc.Backend != config.BackendRedis || !sameRedis(qc.Redis.RedisConn, resultsConn(rc)) {
 		return nil
 	}
-	return &redisbackend.ResultsLayout{Prefix: resultsPrefix(rc)}
+	return &redisbackend.ResultsLayout{Prefix: resultsPrefix(rc), Replicas: redisbackend.Replicas{N: resultsConn(rc).MinReplicas}}
+}
+
+// resultsConn is the result store's Redis address (a configuration built
+// in code may set only RedisURL).
+func resultsConn(rc *config.Results) config.RedisConn {
+	if rc.Redis != nil {
+		return *rc.Redis
+	}
+	return config.RedisConn{URL: rc.RedisURL}
+}
+
+// sameRedis reports whether a and b name the same Redis server (a cluster
+// never counts: a stream and a record never share a slot there).
+func sameRedis(a, b config.RedisConn) bool {
+	a.MinReplicas, b.MinReplicas = 0, 0
+	return a.Cluster == nil && (a.URL != "" || a.Sentinel != nil) && reflect.DeepEqual(a, b)
 }
 
 func layoutKey(l *redisbackend.ResultsLayout) string {
 	if l == nil {
 		return ""
 	}
-	return l.Prefix
+	return fmt.Sprintf("%s/%d", l.Prefix, l.Replicas.N)
+}
+
+// redisConn maps the configuration's Redis address onto the backend's.
+func redisConn(c *config.RedisConn) (redisbackend.Conn, error) {
+	conn := redisbackend.Conn{URL: c.URL}
+	if s := c.Sentinel; s != nil {
+		conn.Sentinel = &redisbackend.Sentinel{MasterName: s.MasterName, Addrs: s.Addrs, Username: s.Username, Password: s.Password}
+	}
+	if cl := c.Cluster; cl != nil {
+		conn.Cluster = &redisbackend.Cluster{Addrs: cl.Addrs, Username: cl.Username, Password: cl.Password}
+	}
+	if c.TLS != nil {
+		tc, err := tlsConfig(c.TLS)
+		if err != nil {
+			return conn, err
+		}
+		conn.TLS = tc
+	}
+	return conn, nil
 }
 
 // resultsPrefix is the key prefix of result records in Redis.
@@ -229,10 +264,20 @@ func openQueue(ctx context.Context, qc *config.Queue, layout *redisbackend.Resul
 			DeadLetterMax: int(qc.DeadLetterMax),
 		})
 	case config.BackendRedis:
+		conn, err := redisConn(&qc.Redis.RedisConn)
+		if err != nil {
+			return nil, err
+		}
 		q, err := redisbackend.New(ctx, redisbackend.Options{
-			URL:           qc.Redis.URL,
+			URL:           conn.URL,
+			Sentinel:      conn.Sentinel,
+			Cluster:       conn.Cluster,
+			TLS:           conn.TLS,
 			Stream:        qc.Redis.Stream,
 			Group:         qc.Redis.Group,
+			Shards:        qc.Redis.Shards,
+			KeyedShards:   qc.Redis.KeyHeader != "",
+			Replicas:      redisbackend.Replicas{N: qc.Redis.MinReplicas},
 			DeadLetter:    qc.DeadLetter,
 			DeadLetterMax: int(qc.DeadLetterMax),
 			MaxDepth:      int(qc.MaxDepth),
@@ -297,7 +342,15 @@ func openResults(ctx context.Context, rc *config.Results) (backends.ResultStore,
 	case config.BackendMemory:
 		return memory.NewResults(memory.ResultsOptions{MaxEntries: rc.MaxEntries})
 	case config.BackendRedis:
-		return redisbackend.NewResults(ctx, redisbackend.ResultsOptions{URL: rc.RedisURL, Prefix: resultsPrefix(rc)})
+		c := resultsConn(rc)
+		conn, err := redisConn(&c)
+		if err != nil {
+			return nil, err
+		}
+		return redisbackend.NewResults(ctx, redisbackend.ResultsOptions{
+			URL: conn.URL, Sentinel: conn.Sentinel, Cluster: conn.Cluster, TLS: conn.TLS,
+			Prefix: resultsPrefix(rc), Replicas: redisbackend.Replicas{N: c.MinReplicas},
+		})
 	}
 	return nil, fmt.Errorf("unknown results backend %q", rc.Backend)
 }

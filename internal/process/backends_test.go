@@ -39,7 +39,7 @@ func TestRedisQueueWritesTheStoreItShares(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			qc := &config.Queue{Name: "jobs", Backend: config.BackendRedis, Lease: time.Minute,
-				Redis: &config.RedisQueue{URL: tt.url, Stream: "s", Group: "g"}}
+				Redis: &config.RedisQueue{RedisConn: config.RedisConn{URL: tt.url}, Stream: "s", Group: "g"}}
 			q, err := openQueue(ctx, qc, resultsLayout(qc, &rc), "w", log)
 			if err != nil {
 				t.Fatal(err)

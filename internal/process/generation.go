@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/internal/jobs"
 	"github.com/openhqm/openhqm/internal/upstream"
 	"github.com/openhqm/openhqm/router"
 	"github.com/openhqm/openhqm/workerpool"
@@ -32,6 +33,7 @@ type Generation struct {
 	worker  workerpool.Snapshot
 	queues  map[string]*queueHandle
 	results *resultsHandle
+	jobs    *jobs.Service // the operator's tooling over queues and results
 
 	p       *Process
 	refs    atomic.Int64
@@ -109,6 +111,7 @@ func (p *Process) build(ctx context.Context, cfg *config.Config) (*Generation, *
 		LoadedAt: time.Now(),
 		queues:   pl.queues,
 		results:  pl.results,
+		jobs:     jobsService(cfg, pl.queues, pl.results.s),
 		p:        p,
 	}
 	endpoints := make(map[string]*upstream.Client, len(cfg.Endpoints))
@@ -124,7 +127,11 @@ func (p *Process) build(ctx context.Context, cfg *config.Config) (*Generation, *
 		if cur := p.current.Load(); cur != nil {
 			prev = cur.router
 		}
-		rg, err := p.router.Build(cfg, router.Deps{Endpoints: endpoints, Queues: queues, Results: pl.results.s}, prev)
+		deps := router.Deps{Endpoints: endpoints, Queues: queues, Results: pl.results.s}
+		if g.jobs.Results != nil {
+			deps.Jobs = g.jobs
+		}
+		rg, err := p.router.Build(cfg, deps, prev)
 		if err != nil {
 			p.backends.abandon(pl)
 			return nil, nil, err

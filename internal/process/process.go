@@ -22,10 +22,12 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/config"
 	"github.com/openhqm/openhqm/internal/admin"
+	"github.com/openhqm/openhqm/internal/jobs"
 	"github.com/openhqm/openhqm/internal/upstream"
 	"github.com/openhqm/openhqm/router"
 	"github.com/openhqm/openhqm/workerpool"
@@ -69,17 +71,19 @@ type Options struct {
 
 // Process is one running openhqm serve or worker.
 type Process struct {
-	opts     Options
-	log      *slog.Logger
-	level    *slog.LevelVar
-	reg      *prometheus.Registry
-	metrics  *reloadMetrics
-	ups      *upstream.Pool
-	backends *backendSet
-	router   *router.Server   // nil in a worker
-	pool     *workerpool.Pool // nil when this process runs no worker pool
-	admin    *admin.Handler
-	first    *config.Config // the generation the listeners start with
+	opts    Options
+	log     *slog.Logger
+	level   *slog.LevelVar
+	reg     *prometheus.Registry
+	metrics *reloadMetrics
+	// connRejected counts connections refused for server.max_connections.
+	connRejected prometheus.Counter
+	ups          *upstream.Pool
+	backends     *backendSet
+	router       *router.Server   // nil in a worker
+	pool         *workerpool.Pool // nil when this process runs no worker pool
+	admin        *admin.Handler
+	first        *config.Config // the generation the listeners start with
 
 	current atomic.Pointer[Generation]
 
@@ -118,11 +122,15 @@ func New(ctx context.Context, opts Options) (*Process, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p := &Process{
-		opts:       opts,
-		log:        log,
-		level:      level,
-		reg:        reg,
-		metrics:    newReloadMetrics(reg),
+		opts:    opts,
+		log:     log,
+		level:   level,
+		reg:     reg,
+		metrics: newReloadMetrics(reg),
+		connRejected: promauto.With(reg).NewCounter(prometheus.CounterOpts{
+			Name: "openhqm_http_connections_rejected_total",
+			Help: "Connections answered 503 and closed because server.max_connections were open.",
+		}),
 		ups:        upstream.NewPool(upstream.PoolOptions{Logger: log, Registry: reg}),
 		backends:   &backendSet{log: log, consumer: opts.Name},
 		first:      cfg,
@@ -205,6 +213,13 @@ func (p *Process) adminOptions() admin.Options {
 				return g.Config.Server.AdminToken
 			}
 			return ""
+		},
+		Jobs: func() (*jobs.Service, func()) {
+			g := p.acquire()
+			if g == nil {
+				return nil, noop
+			}
+			return g.jobs, g.release
 		},
 		Reload: func(ctx context.Context) (any, error) {
 			if err := p.Reload(ctx, "api"); err != nil {

@@ -202,6 +202,7 @@ func (p *Process) restartRequired(cfg *config.Config) []string {
 		add(cfg.Server.ReadTimeout != f.Server.ReadTimeout, "server.read_timeout")
 		add(cfg.Server.WriteTimeout != f.Server.WriteTimeout, "server.write_timeout")
 		add(cfg.Server.IdleTimeout != f.Server.IdleTimeout, "server.idle_timeout")
+		add(cfg.Server.MaxConnections != f.Server.MaxConnections, "server.max_connections")
 		// The listener reads a body up to the limit it started with; a
 		// lower limit is enforced per request at once, a higher one needs
 		// a restart.

@@ -61,6 +61,7 @@ func (p *Process) listeners() []*listener {
 // whose backends close once nothing uses them; the endpoint clients.
 func (p *Process) Run(ctx context.Context, ready func(addrs []string)) int {
 	servers := p.listeners()
+	cfg := p.first.Server
 	// Listen before serving: a taken port fails the start at once, and a
 	// shutdown that comes before Serve registered its listener still closes
 	// it (below), so Serve cannot outlive the process's shutdown.
@@ -74,7 +75,7 @@ func (p *Process) Run(ctx context.Context, ready func(addrs []string)) int {
 			p.stop()
 			return 1
 		}
-		l.ln = router.Listen(ln)
+		l.ln = router.Listen(ln, cfg, p.connRejected.Inc)
 	}
 	failed := make(chan error, len(servers))
 	var httpWG sync.WaitGroup

@@ -28,8 +28,9 @@ var ErrNotInstalled = errors.New(`redis-server not found on PATH: install it wit
 type Option func(*config)
 
 type config struct {
-	aof  bool
-	args []string
+	aof      bool
+	args     []string
+	sentinel string // sentinel mode: the lines of its configuration file
 }
 
 // WithAOF turns on the append-only file (appendfsync everysec), so that data
@@ -116,19 +117,31 @@ func freePort() (int, error) {
 }
 
 func (s *Server) launch() error {
-	args := []string{
+	var args []string
+	if s.cfg.sentinel != "" {
+		// A sentinel rewrites its configuration file, so it gets one of its own.
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil {
+			if err := os.WriteFile(conf, []byte(s.cfg.sentinel), 0o600); err != nil {
+				return fmt.Errorf("write sentinel.conf: %w", err)
+			}
+		}
+		args = append(args, conf, "--sentinel")
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
-		"--save", "",
 		"--daemonize", "no",
 		"--protected-mode", "yes",
 		"--logfile", filepath.Join(s.dir, "redis.log"),
-	}
-	if s.cfg.aof {
-		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
-	} else {
-		args = append(args, "--appendonly", "no")
+	)
+	switch {
+	case s.cfg.sentinel != "": // a sentinel keeps no data
+	case s.cfg.aof:
+		args = append(args, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+	default:
+		args = append(args, "--save", "", "--appendonly", "no")
 	}
 	args = append(args, s.cfg.args...)
 	cmd := exec.Command("redis-server", args...)
@@ -222,6 +235,22 @@ func (s *Server) RestartErr() error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return err
+}
+
+// Pause freezes the server with SIGSTOP: it keeps its connections and its
+// port, and reads and answers nothing (a stalled Redis) until Resume.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused server run again (SIGCONT); it then executes what
+// clients sent meanwhile.
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.cmd.Process.Signal(sig)
+	}
 }
 
 // Kill stops the server with SIGKILL (a crash) and leaves it stopped; Start it

@@ -2,6 +2,8 @@ package testredis
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -64,5 +66,50 @@ func TestMissingBinaryHint(t *testing.T) {
 	_, err := StartMain()
 	if err == nil || !strings.Contains(err.Error(), `apt-get install -y redis-server`) {
 		t.Fatalf("err = %v, want the install hint", err)
+	}
+}
+
+func TestSentinelFailsOver(t *testing.T) {
+	s := StartSentinel(t, 2, 3)
+	if m, err := s.Master(); err != nil || m != s.Primary.Addr() {
+		t.Fatalf("master = %q, %v; want %s", m, err, s.Primary.Addr())
+	}
+	s.Primary.Kill()
+	waitFor(t, 20*time.Second, "a replica promoted", func() error {
+		m, err := s.Master()
+		if err != nil {
+			return err
+		}
+		if m == s.Primary.Addr() {
+			return errors.New("still the old primary")
+		}
+		if role, err := Role(m); err != nil || role != "master" {
+			return fmt.Errorf("%s has role %q (%v)", m, role, err)
+		}
+		return nil
+	})
+}
+
+func TestClusterServesAllSlots(t *testing.T) {
+	c := StartCluster(t, 3, 1)
+	v, err := Do(c.Nodes[0].Addr(), "CLUSTER", "INFO")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cluster_slots_assigned:16384", "cluster_size:3", "cluster_known_nodes:6"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("CLUSTER INFO lacks %q:\n%s", want, v)
+		}
+	}
+	masters := 0
+	for _, n := range c.Nodes {
+		if role, err := Role(n.Addr()); err != nil {
+			t.Fatal(err)
+		} else if role == "master" {
+			masters++
+		}
+	}
+	if masters != 3 {
+		t.Errorf("%d masters, want 3", masters)
 	}
 }

@@ -66,6 +66,7 @@ results {
   max_entries = 1000
   prefix      = "ignored-for-memory:"
   max_body_size = "2MiB"
+  idempotency_window = "2h"
 }
 
 route "user" {

@@ -1,0 +1,367 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/openhqm/openhqm/backends"
+)
+
+// Operator tooling on a Kafka queue (backends.Inspector). Kafka keeps
+// records until retention drops them, so a dead letter that was sent back
+// or purged is not deleted: the consumer group Group+"-redrive" commits the
+// offsets of the dead-letter topic's records that were handled, and the
+// dead letters are the records after its commit point. A second redrive
+// starts there and never sends a record twice.
+//
+// A job cannot be withdrawn from a topic: a cancel is recorded in the
+// result store, and a worker marks every first delivery processing there
+// before the replay (WithdrawsCancelled is false), which a cancelled record
+// refuses.
+
+var _ backends.Inspector = (*Queue)(nil)
+
+// redriveGroup is the group whose commits mark dead letters handled.
+func (q *Queue) redriveGroup() string { return q.opts.Group + "-redrive" }
+
+// WithdrawsCancelled is false: see above.
+func (q *Queue) WithdrawsCancelled() bool { return false }
+
+// Cancel does nothing: the worker honours the job's cancelled record.
+func (q *Queue) Cancel(ctx context.Context, id string) error { return nil }
+
+// span is the unhandled part of a dead-letter partition.
+type span struct {
+	partition    int32
+	from, newest int64
+}
+
+// deadSpans answers, per partition of the dead-letter topic, the records
+// after the redrive group's commit point.
+func (q *Queue) deadSpans(cn *conn) ([]span, error) {
+	topic := q.opts.DeadLetterTopic
+	parts, err := cn.client.Partitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: partitions of %s: %w: %w", topic, backends.ErrUnavailable, err)
+	}
+	resp, err := cn.admin.ListConsumerGroupOffsets(q.redriveGroup(), map[string][]int32{topic: parts})
+	if errors.Is(err, sarama.ErrGroupIDNotFound) {
+		resp, err = nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: committed offsets of %s: %w: %w", q.redriveGroup(), backends.ErrUnavailable, err)
+	}
+	var out []span
+	for _, p := range parts {
+		newest, err := cn.client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
+		}
+		oldest, err := cn.client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
+		}
+		from := oldest
+		if resp != nil {
+			if b := resp.GetBlock(topic, p); b != nil && b.Err == sarama.ErrNoError && b.Offset > from {
+				from = b.Offset
+			}
+		}
+		out = append(out, span{partition: p, from: from, newest: newest})
+	}
+	return out, nil
+}
+
+// deadCount is the number of dead letters not yet handled.
+func (q *Queue) deadCount(cn *conn) (int64, error) {
+	spans, err := q.deadSpans(cn)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, s := range spans {
+		n += max(s.newest-s.from, 0)
+	}
+	return n, nil
+}
+
+// readSpan calls each with the records of s in order until it answers false.
+func (q *Queue) readSpan(ctx context.Context, cn *conn, s span, each func(*sarama.ConsumerMessage) bool) error {
+	if s.from >= s.newest {
+		return nil
+	}
+	consumer, err := sarama.NewConsumerFromClient(cn.client)
+	if err != nil {
+		return fmt.Errorf("kafka: dead letters: %w: %w", backends.ErrUnavailable, err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(q.opts.DeadLetterTopic, s.partition, s.from)
+	if err != nil {
+		return fmt.Errorf("kafka: read %s/%d: %w: %w", q.opts.DeadLetterTopic, s.partition, backends.ErrUnavailable, err)
+	}
+	defer pc.Close()
+	for off := s.from; off < s.newest; {
+		select {
+		case msg := <-pc.Messages():
+			off = msg.Offset + 1
+			if !each(msg) {
+				return nil
+			}
+		case err := <-pc.Errors():
+			return fmt.Errorf("kafka: read %s/%d: %w: %w", q.opts.DeadLetterTopic, s.partition, backends.ErrUnavailable, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// commit moves the redrive group's commit point of each partition in to,
+// with one standalone commit (no group member: generation -1).
+func (q *Queue) commit(cn *conn, to map[int32]int64) error {
+	if len(to) == 0 {
+		return nil
+	}
+	group := q.redriveGroup()
+	b, err := cn.client.Coordinator(group)
+	if err != nil {
+		return fmt.Errorf("kafka: commit %s: %w: %w", group, backends.ErrUnavailable, err)
+	}
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: group, ConsumerGroupGeneration: -1,
+		RetentionTime: -1}
+	for p, off := range to {
+		req.AddBlock(q.opts.DeadLetterTopic, p, off, -1, "")
+	}
+	resp, err := b.CommitOffset(req)
+	if err != nil {
+		return fmt.Errorf("kafka: commit %s: %w: %w", group, backends.ErrUnavailable, err)
+	}
+	for _, parts := range resp.Errors {
+		for p, kerr := range parts {
+			if kerr != sarama.ErrNoError {
+				return fmt.Errorf("kafka: commit %s partition %d: %w: %w", group, p, backends.ErrUnavailable, kerr)
+			}
+		}
+	}
+	return nil
+}
+
+func (q *Queue) inspectConn(ctx context.Context, op string) (*conn, error) {
+	if q.isClosed() {
+		return nil, fmt.Errorf("kafka: %s: %w", op, backends.ErrClosed)
+	}
+	cn, err := q.connection(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %s: %w", op, err)
+	}
+	return cn, nil
+}
+
+func deadEntry(msg *sarama.ConsumerMessage) (backends.Entry, bool) {
+	dl, err := DecodeDeadLetter(msg)
+	if err != nil {
+		return backends.Entry{}, false
+	}
+	return backends.Entry{Job: dl.Job, State: backends.StateDead, Attempts: dl.Attempts, Reason: dl.Reason, At: dl.At, LastStatus: dl.LastStatus}, true
+}
+
+// List answers the dead letters that pass f, partition by partition. Jobs
+// waiting in the topic or in flight are not listed: reading them would
+// mean consuming the workers' partitions; Stats counts them.
+func (q *Queue) List(ctx context.Context, f backends.Filter) ([]backends.Entry, error) {
+	if f.State != "" && f.State != backends.StateDead {
+		return nil, nil
+	}
+	cn, err := q.inspectConn(ctx, "list")
+	if err != nil {
+		return nil, err
+	}
+	spans, err := q.deadSpans(cn)
+	if err != nil {
+		return nil, err
+	}
+	var out []backends.Entry
+	for _, s := range spans {
+		err := q.readSpan(ctx, cn, s, func(msg *sarama.ConsumerMessage) bool {
+			if e, ok := deadEntry(msg); ok && f.Match(&e) {
+				out = append(out, e)
+			}
+			return f.Limit <= 0 || len(out) < f.Limit
+		})
+		if err != nil {
+			return nil, err
+		}
+		if f.Limit > 0 && len(out) >= f.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Redrive produces the selected dead letters to the topic again (same
+// value and key, no attempt header: a fresh attempt budget), then commits
+// in each partition the records handled before the first one left there.
+// A record selected after one left behind is sent but stays after the
+// commit point; a later redrive finds its job's record pending again and
+// the caller's Prepare skips it.
+func (q *Queue) Redrive(ctx context.Context, o backends.RedriveOptions) (int, error) {
+	cn, err := q.inspectConn(ctx, "redrive")
+	if err != nil {
+		return 0, err
+	}
+	spans, err := q.deadSpans(cn)
+	if err != nil {
+		return 0, err
+	}
+	moved := 0
+	to := map[int32]int64{}
+	var failed error
+	for _, s := range spans {
+		contiguous, commitTo := true, int64(-1)
+		var batch []*sarama.ProducerMessage
+		err := q.readSpan(ctx, cn, s, func(msg *sarama.ConsumerMessage) bool {
+			e, ok := deadEntry(msg)
+			handled := !ok // an undecodable record cannot go back
+			if ok && selectedJob(e.Job, o) {
+				err := error(nil)
+				if o.Prepare != nil {
+					err = o.Prepare(ctx, e.Job)
+				}
+				switch {
+				case errors.Is(err, backends.ErrSkip):
+				case err != nil:
+					failed = err
+					return false
+				default:
+					batch = append(batch, q.redriven(msg, e.Job))
+				}
+				handled = true
+			}
+			if contiguous && handled {
+				commitTo = msg.Offset + 1
+			} else {
+				contiguous = false
+			}
+			return true
+		})
+		// The span's records are produced together: one at a time, each
+		// waiting for acks=all, would take a round trip of the brokers each.
+		n, perr := q.produceAll(ctx, batch)
+		moved += n
+		failed = cmpOr(failed, err, perr)
+		if failed != nil {
+			break
+		}
+		if commitTo >= 0 {
+			to[s.partition] = commitTo
+		}
+	}
+	if err := q.commit(cn, to); err != nil && failed == nil {
+		failed = err
+	}
+	return moved, failed
+}
+
+func cmpOr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// produceAll produces msgs concurrently and answers how many the brokers
+// confirmed, and the first error.
+func (q *Queue) produceAll(ctx context.Context, msgs []*sarama.ProducerMessage) (int, error) {
+	errs := make([]error, len(msgs))
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = q.produce(ctx, m)
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for _, err := range errs {
+		if err == nil {
+			n++
+		}
+	}
+	return n, cmpOr(errs...)
+}
+
+// redriven is the record that sends a dead letter's job back.
+func (q *Queue) redriven(msg *sarama.ConsumerMessage, job *backends.Job) *sarama.ProducerMessage {
+	m := &sarama.ProducerMessage{
+		Topic:   q.opts.Topic,
+		Value:   sarama.ByteEncoder(msg.Value),
+		Headers: []sarama.RecordHeader{{Key: []byte(hdrID), Value: []byte(job.ID)}},
+	}
+	if job.Key != "" {
+		m.Key = sarama.StringEncoder(job.Key)
+	}
+	return m
+}
+
+func selectedJob(j *backends.Job, o backends.RedriveOptions) bool {
+	if o.Route != "" && j.Route != o.Route {
+		return false
+	}
+	if o.IDs == nil {
+		return true
+	}
+	for _, id := range o.IDs {
+		if id == j.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// Purge commits, in each partition, the dead letters dead-lettered before
+// cutoff (all when zero) up to the first younger one, and answers how many.
+func (q *Queue) Purge(ctx context.Context, cutoff time.Time) (int, error) {
+	cn, err := q.inspectConn(ctx, "purge")
+	if err != nil {
+		return 0, err
+	}
+	spans, err := q.deadSpans(cn)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	to := map[int32]int64{}
+	for _, s := range spans {
+		if s.from >= s.newest {
+			continue
+		}
+		if cutoff.IsZero() {
+			n += int(s.newest - s.from)
+			to[s.partition] = s.newest
+			continue
+		}
+		err := q.readSpan(ctx, cn, s, func(msg *sarama.ConsumerMessage) bool {
+			if e, ok := deadEntry(msg); ok && !e.At.Before(cutoff) {
+				return false
+			}
+			to[s.partition] = msg.Offset + 1
+			n++
+			return true
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	if err := q.commit(cn, to); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
