@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -499,8 +501,7 @@ func (s *Results) Reopen(ctx context.Context, r *backends.Result) error {
 // keys: an operator's tool, not a request's.
 func (s *Results) Records(ctx context.Context, st backends.Status, route string, limit int) ([]*backends.Result, error) {
 	var out []*backends.Result
-	iter := s.rdb.Scan(ctx, 0, s.layout.Prefix+"*", 1000).Iterator()
-	var keys []string
+	var keys, ids []string
 	flush := func() error {
 		if len(keys) == 0 {
 			return nil
@@ -519,33 +520,71 @@ func (s *Results) Records(ctx context.Context, st backends.Status, route string,
 			if err != nil {
 				continue // expired since, or a record of an earlier release
 			}
-			r, err := decodeValue(keys[i][len(s.layout.Prefix):], b)
+			r, err := decodeValue(ids[i], b)
 			if err == nil && r.Status == st && (route == "" || r.Route == route) {
 				out = append(out, r)
 			}
 		}
-		keys = keys[:0]
+		keys, ids = keys[:0], ids[:0]
 		return nil
 	}
-	for iter.Next(ctx) {
-		k := iter.Val()
-		id := k[len(s.layout.Prefix):]
-		if len(id) != 32 { // tombstones and idempotency keys have other names
-			continue
+	err := scanKeys(ctx, s.rdb, s.layout.Prefix+"*", func(k string) error {
+		// A record's name, as opposed to a tombstone's or an idempotency
+		// key's: the prefix and the id (hash-tagged on a cluster).
+		id := strings.TrimSuffix(strings.TrimPrefix(k[len(s.layout.Prefix):], "{"), "}")
+		if len(id) != 32 || k != s.key(id) {
+			return nil
 		}
+		ids = append(ids, id)
 		if keys = append(keys, k); len(keys) == 500 {
-			if err := flush(); err != nil {
-				return nil, err
-			}
+			return flush()
 		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
 	}
-	if err := iter.Err(); err != nil {
-		return nil, fmt.Errorf("redis results: records: %w", classify(err))
-	}
-	if err := flush(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return oldestFirst(out, limit), nil
+}
+
+// scanKeys calls each with every key matching match: on every primary of
+// a cluster (one after the other), on the server otherwise.
+func scanKeys(ctx context.Context, rdb goredis.UniversalClient, match string, each func(string) error) error {
+	if cc, ok := rdb.(*goredis.ClusterClient); ok {
+		var mu sync.Mutex
+		var keys []string
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			iter := c.Scan(ctx, 0, match, 1000).Iterator()
+			for iter.Next(ctx) {
+				mu.Lock()
+				keys = append(keys, iter.Val())
+				mu.Unlock()
+			}
+			return iter.Err()
+		})
+		if err != nil {
+			return fmt.Errorf("redis results: records: %w", classify(err))
+		}
+		for _, k := range keys {
+			if err := each(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	iter := rdb.Scan(ctx, 0, match, 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := each(iter.Val()); err != nil {
+			return err
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("redis results: records: %w", classify(err))
+	}
+	return nil
 }
 
 func oldestFirst(rs []*backends.Result, limit int) []*backends.Result {
