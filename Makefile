@@ -34,6 +34,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./router
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime $(FUZZTIME) ./backends/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecordValue$$' -fuzztime $(FUZZTIME) ./backends/redis
+	$(GO) test -run '^$$' -fuzz '^FuzzFramer$$' -fuzztime $(FUZZTIME) ./internal/connguard
+	$(GO) test -run '^$$' -fuzz '^FuzzAmbiguousPath$$' -fuzztime $(FUZZTIME) ./router
+	$(GO) test -run '^$$' -fuzz '^FuzzFramerAgrees$$' -fuzztime $(FUZZTIME) ./internal/connguard
+	$(GO) test -run '^$$' -fuzz '^FuzzIdempotencyKey$$' -fuzztime $(FUZZTIME) ./router
 
 bench: build
 	@bench/run.sh

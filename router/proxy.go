@@ -39,6 +39,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, g *Generation, r *Route, ex *
 		return
 	}
 	clientClose := req.Header.ConnectionClose()
+	clientHTTP11 := req.Header.IsHTTP11()
 
 	httpheader.StripRequest(&req.Header)
 	if st.auth != nil {
@@ -56,6 +57,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, g *Generation, r *Route, ex *
 
 	err = slot.Send(req, &ctx.Response, deadline, upstream.Stream{
 		ReadIdle: st.timeout, Client: ctx.Conn(), WriteIdle: g.writeIdle,
+		NoChunks: !clientHTTP11,
 	})
 	if err != nil {
 		s.upstreamError(ctx, r, ex, err)
@@ -99,6 +101,8 @@ func (s *Server) upstreamError(ctx *fasthttp.RequestCtx, r *Route, ex *exchange,
 		code, msg = fasthttp.StatusGatewayTimeout, "the application did not answer in time"
 	case errors.Is(err, upstream.ErrOverloaded):
 		code, msg = fasthttp.StatusServiceUnavailable, "the application is at its concurrency limit"
+	case errors.Is(err, upstream.ErrTooLarge):
+		msg = "the application's answer is too large to send without chunked encoding (HTTP/1.0)"
 	case errors.Is(err, upstream.ErrReset):
 		msg = "the application closed the connection without a valid answer"
 	}

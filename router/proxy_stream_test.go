@@ -219,3 +219,30 @@ func TestHeadOfLargeAnswer(t *testing.T) {
 		t.Fatalf("the request after HEAD: status %d, %d bytes", next.StatusCode(), n)
 	}
 }
+
+// TestHTTP10ClientGetsLength: an HTTP/1.0 client cannot read chunks, so an
+// answer of unknown length reaches it whole, with a Content-Length.
+func TestHTTP10ClientGetsLength(t *testing.T) {
+	const size = 1 << 20
+	p := startProxy(t, simpleConfig(t, bigApp(t)), Deps{})
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := fmt.Fprintf(c, "GET /big?n=%d&seed=5&chunked=1 HTTP/1.0\r\nHost: x\r\n\r\n", size); err != nil {
+		t.Fatal(err)
+	}
+	resp := &fasthttp.Response{}
+	if err := resp.Read(bufio.NewReader(c)); err != nil {
+		t.Fatal(err)
+	}
+	if te := resp.Header.Peek("Transfer-Encoding"); len(te) > 0 || resp.Header.ContentLength() != size {
+		t.Fatalf("Transfer-Encoding %q, Content-Length %d; want no chunks and %d", te, resp.Header.ContentLength(), size)
+	}
+	n, sum := digest(t, strings.NewReader(string(resp.Body())))
+	if wantN, want := digest(t, payload(5, size)); n != wantN || sum != want {
+		t.Fatalf("got %d bytes, not the app's answer", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -497,7 +498,7 @@ func (s *Results) Reopen(ctx context.Context, r *backends.Result) error {
 
 // Records answers the records in status st (of route, when not ""),
 // oldest submission first, at most limit (≤ 0: all). It scans the store's
-// keys (on a cluster, every primary's): an operator's tool, not a request's.
+// keys: an operator's tool, not a request's.
 func (s *Results) Records(ctx context.Context, st backends.Status, route string, limit int) ([]*backends.Result, error) {
 	var out []*backends.Result
 	var keys, ids []string
@@ -527,15 +528,15 @@ func (s *Results) Records(ctx context.Context, st backends.Status, route string,
 		keys, ids = keys[:0], ids[:0]
 		return nil
 	}
-	var mu sync.Mutex // a cluster's primaries are scanned at once
-	err := s.scanKeys(ctx, s.layout.Prefix+"*", func(k string) error {
-		id, ok := recordID(s.layout.Prefix, k, s.layout.tagged)
-		if !ok { // tombstones and idempotency keys have other names
+	err := scanKeys(ctx, s.rdb, s.layout.Prefix+"*", func(k string) error {
+		// A record's name, as opposed to a tombstone's or an idempotency
+		// key's: the prefix and the id (hash-tagged on a cluster).
+		id := strings.TrimSuffix(strings.TrimPrefix(k[len(s.layout.Prefix):], "{"), "}")
+		if len(id) != 32 || k != s.key(id) {
 			return nil
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if keys, ids = append(keys, k), append(ids, id); len(keys) == 500 {
+		ids = append(ids, id)
+		if keys = append(keys, k); len(keys) == 500 {
 			return flush()
 		}
 		return nil
@@ -549,25 +550,41 @@ func (s *Results) Records(ctx context.Context, st backends.Status, route string,
 	return oldestFirst(out, limit), nil
 }
 
-// scanKeys calls each with every key matching pattern: SCAN on the server,
-// or on each primary of a cluster, at once.
-func (s *Results) scanKeys(ctx context.Context, pattern string, each func(string) error) error {
-	scan := func(ctx context.Context, c goredis.Cmdable) error {
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			if err := each(iter.Val()); err != nil {
+// scanKeys calls each with every key matching match: on every primary of
+// a cluster (one after the other), on the server otherwise.
+func scanKeys(ctx context.Context, rdb goredis.UniversalClient, match string, each func(string) error) error {
+	if cc, ok := rdb.(*goredis.ClusterClient); ok {
+		var mu sync.Mutex
+		var keys []string
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			iter := c.Scan(ctx, 0, match, 1000).Iterator()
+			for iter.Next(ctx) {
+				mu.Lock()
+				keys = append(keys, iter.Val())
+				mu.Unlock()
+			}
+			return iter.Err()
+		})
+		if err != nil {
+			return fmt.Errorf("redis results: records: %w", classify(err))
+		}
+		for _, k := range keys {
+			if err := each(k); err != nil {
 				return err
 			}
 		}
-		if err := iter.Err(); err != nil {
-			return fmt.Errorf("redis results: records: %w", classify(err))
-		}
 		return nil
 	}
-	if cc, ok := s.rdb.(*goredis.ClusterClient); ok {
-		return cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return scan(ctx, c) })
+	iter := rdb.Scan(ctx, 0, match, 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := each(iter.Val()); err != nil {
+			return err
+		}
 	}
-	return scan(ctx, s.rdb)
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("redis results: records: %w", classify(err))
+	}
+	return nil
 }
 
 func oldestFirst(rs []*backends.Result, limit int) []*backends.Result {

@@ -58,18 +58,5 @@ func tombKey(prefix, id string, tagged bool) string {
 	return prefix + "tomb:" + id
 }
 
-// recordID is the job id of record key k, and whether k is a record at all
-// (tombstones and idempotency keys share the prefix). Ids are 32 hex digits.
-func recordID(prefix, k string, tagged bool) (string, bool) {
-	id := k[len(prefix):]
-	if tagged {
-		if len(id) != 34 || id[0] != '{' || id[33] != '}' {
-			return "", false
-		}
-		id = id[1:33]
-	}
-	return id, len(id) == 32
-}
-
 // idemKey binds a client's Idempotency-Key to a job.
 func idemKey(prefix, key string) string { return prefix + "idem:" + key }

@@ -153,7 +153,7 @@ func jobsError(ctx *fasthttp.RequestCtx, err error) {
 		code = fasthttp.StatusNotFound
 	case errors.Is(err, backends.ErrStarted), errors.Is(err, backends.ErrFinished):
 		code = fasthttp.StatusConflict
-	case strings.HasPrefix(err.Error(), "unknown state"):
+	case errors.Is(err, jobs.ErrUnknownState):
 		code = fasthttp.StatusBadRequest
 	}
 	writeJSON(ctx, code, map[string]string{"error": err.Error()})

@@ -52,10 +52,11 @@ type Service struct {
 
 // Errors a caller maps to its own answers (exit 1, HTTP 404/409).
 var (
-	ErrNoQueue  = errors.New("no such queue")
-	ErrNotFound = backends.ErrNotFound
-	ErrStarted  = backends.ErrStarted
-	ErrFinished = backends.ErrFinished
+	ErrNoQueue      = errors.New("no such queue")
+	ErrUnknownState = errors.New("unknown state")
+	ErrNotFound     = backends.ErrNotFound
+	ErrStarted      = backends.ErrStarted
+	ErrFinished     = backends.ErrFinished
 )
 
 func (s *Service) now() time.Time {
@@ -165,12 +166,17 @@ type RecordLister interface {
 // List answers the jobs the queues hold, oldest first per queue and state.
 func (s *Service) List(ctx context.Context, o ListOptions) (JobList, error) {
 	if o.State != "" && !slices.Contains(States, o.State) {
-		return JobList{}, fmt.Errorf("unknown state %q (one of %v)", o.State, States)
+		return JobList{}, fmt.Errorf("%w %q (one of %v)", ErrUnknownState, o.State, States)
 	}
 	if o.Limit <= 0 {
 		o.Limit = 100
 	}
 	out := JobList{Jobs: []Job{}}
+	if o.Queue != "" {
+		if _, _, err := s.queue(o.Queue); err != nil {
+			return out, err
+		}
+	}
 	if st := backends.Status(o.State); st.Final() {
 		return s.listRecords(ctx, st, o)
 	}
@@ -191,11 +197,6 @@ func (s *Service) List(ctx context.Context, o ListOptions) (JobList, error) {
 		}
 		if len(out.Jobs) >= o.Limit {
 			break
-		}
-	}
-	if o.Queue != "" {
-		if _, _, err := s.queue(o.Queue); err != nil {
-			return out, err
 		}
 	}
 	return out, nil

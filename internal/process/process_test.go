@@ -1,6 +1,7 @@
 package process
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -77,7 +78,14 @@ func writeConfig(t *testing.T, dir, addr string, queues ...string) {
 		fmt.Fprintf(&b, "route \"jobs\" {\n  match {\n    path_prefix = \"/jobs\"\n  }\n  mode = \"async\"\n  endpoint = \"app\"\n  queue = %q\n}\n", queues[0])
 	}
 	b.WriteString("route \"default\" {\n  match {\n    path_prefix = \"/\"\n  }\n  endpoint = \"app\"\n}\n")
-	if err := os.WriteFile(filepath.Join(dir, "openhqm.hcl"), []byte(b.String()), 0o644); err != nil {
+	// Write and rename, as a ConfigMap update swaps its files: the
+	// directory watcher of a running process must never read half a file
+	// (a truncated one can be valid, without the routes).
+	tmp := filepath.Join(dir, ".openhqm.hcl.tmp")
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "openhqm.hcl")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -547,4 +555,75 @@ func TestAdminTokenOnMainListener(t *testing.T) {
 		{"GET", "/-/healthz", "", 200},
 		{"GET", "/health", "", 200},
 	})
+}
+
+// TestMaxConnections: the listener of serve holds at most
+// server.max_connections connections; the next one is answered 503 and
+// counted, and the probe answers again once one closed.
+func TestMaxConnections(t *testing.T) {
+	a := startApp(t, "one")
+	dir := t.TempDir()
+	writeConfig(t, dir, a.addr)
+	cfg, _ := os.ReadFile(filepath.Join(dir, "openhqm.hcl"))
+	limited := strings.Replace(string(cfg), "server {\n", "server {\n  max_connections = 2\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "openhqm.hcl"), []byte(limited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startProcess(t, dir)
+	probe := func(c net.Conn) string {
+		t.Helper()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("GET /-/healthz HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			return err.Error()
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return err.Error()
+		}
+		return strings.TrimSpace(line)
+	}
+	var open []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		open = append(open, c)
+	}
+	for i, want := range []string{"HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 503 Service Unavailable"} {
+		if got := probe(open[i]); got != want {
+			t.Errorf("connection %d: %q, want %q", i+1, got, want)
+		}
+	}
+	open[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := probe(c)
+		c.Close()
+		if got == "HTTP/1.1 200 OK" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a connection closed: %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mfs, err := r.p.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejected := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() == "openhqm_http_connections_rejected_total" {
+			rejected = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if rejected < 1 {
+		t.Errorf("openhqm_http_connections_rejected_total = %v, want at least 1", rejected)
+	}
 }

@@ -58,6 +58,10 @@ type Stream struct {
 	// the server's write timeout while a stalled one is.
 	Client    net.Conn
 	WriteIdle time.Duration
+	// NoChunks says the client cannot take a chunked answer (it spoke
+	// HTTP/1.0): an answer of unknown length is then read whole, up to the
+	// pool's MaxResponseBodySize, and sent with its length.
+	NoChunks bool
 }
 
 // exchange is one request and the way its answer's body is read.
@@ -146,7 +150,7 @@ func (c *Client) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, x *ex
 	if size == -2 {
 		keep = false
 	}
-	if x.streams && (size < 0 || size > StreamThreshold) {
+	if x.streams && (size > StreamThreshold || (size < 0 && !x.stream.NoChunks)) {
 		// The closure names fasthttp's unexported connection type; it is
 		// allocated only for an answer that streams.
 		c.streamBody(resp, br, conn, size, x, func(reuse bool) {
@@ -160,12 +164,18 @@ func (c *Client) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, x *ex
 		return true, false, nil
 	}
 
-	err = resp.ReadBody(br, x.limit)
+	limit := x.limit
+	if x.streams {
+		// A small answer, or one of unknown length for a client that
+		// cannot take chunks.
+		limit = c.hc.MaxResponseBodySize
+	}
+	err = resp.ReadBody(br, limit)
 	c.hc.ReleaseReader(br)
 	if err != nil {
 		c.hc.CloseConn(cc)
 		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-			return false, false, &TooLargeError{Size: int64(size), Limit: x.limit}
+			return false, false, &TooLargeError{Size: int64(size), Limit: limit}
 		}
 		return false, false, err
 	}
