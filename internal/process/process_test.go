@@ -336,6 +336,17 @@ func TestHostileReloadIsRefusedWhileServing(t *testing.T) {
 		}
 	})
 
+	// Requests flow before, during and after the hostile reloads.
+	waitAnswered := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ok.Load() < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d requests answered, want %d", ok.Load(), n)
+			}
+		}
+	}
+	waitAnswered(1)
+
 	deep := "server {\n  listen = \"127.0.0.1:0\"\n}\nendpoint \"x\" {\n  url = " + strings.Repeat("(", 100000) + "\"http://a\"" + strings.Repeat(")", 100000) + "\n}\n"
 	if err := os.WriteFile(filepath.Join(dir, "deep.hcl"), []byte(deep), 0o644); err != nil {
 		t.Fatal(err)
@@ -360,6 +371,7 @@ func TestHostileReloadIsRefusedWhileServing(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a FIFO in the configuration directory wedged the reload")
 	}
+	waitAnswered(ok.Load() + 1)
 	close(stop)
 	wg.Wait()
 	if failed.Load() != 0 || ok.Load() == 0 {
