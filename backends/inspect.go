@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -63,6 +64,12 @@ type RedriveOptions struct {
 	// ErrSkip: dropped from the dead letters without being moved; any other
 	// error stops the redrive.
 	Prepare func(ctx context.Context, j *Job) error
+}
+
+// Selects reports whether the redrive takes job j: of the route asked for,
+// and among the ids asked for.
+func (o RedriveOptions) Selects(j *Job) bool {
+	return j != nil && (o.Route == "" || j.Route == o.Route) && (o.IDs == nil || slices.Contains(o.IDs, j.ID))
 }
 
 // Inspector is the operator's view of a queue (`openhqm jobs`, the admin

@@ -227,7 +227,7 @@ func (q *Queue) Redrive(ctx context.Context, o backends.RedriveOptions) (int, er
 		err := q.readSpan(ctx, cn, s, func(msg *sarama.ConsumerMessage) bool {
 			e, ok := deadEntry(msg)
 			handled := !ok // an undecodable record cannot go back
-			if ok && selectedJob(e.Job, o) {
+			if ok && o.Selects(e.Job) {
 				err := error(nil)
 				if o.Prepare != nil {
 					err = o.Prepare(ctx, e.Job)
@@ -309,21 +309,6 @@ func (q *Queue) redriven(msg *sarama.ConsumerMessage, job *backends.Job) *sarama
 		m.Key = sarama.StringEncoder(job.Key)
 	}
 	return m
-}
-
-func selectedJob(j *backends.Job, o backends.RedriveOptions) bool {
-	if o.Route != "" && j.Route != o.Route {
-		return false
-	}
-	if o.IDs == nil {
-		return true
-	}
-	for _, id := range o.IDs {
-		if id == j.ID {
-			return true
-		}
-	}
-	return false
 }
 
 // Purge commits, in each partition, the dead letters dead-lettered before

@@ -90,7 +90,7 @@ func (q *Queue) Redrive(ctx context.Context, o backends.RedriveOptions) (int, er
 	q.mu.Lock()
 	var picked []backends.DeadLetter
 	for _, dl := range q.dead {
-		if selected(dl.Job, o) {
+		if o.Selects(dl.Job) {
 			picked = append(picked, dl)
 		}
 	}
@@ -112,10 +112,6 @@ func (q *Queue) Redrive(ctx context.Context, o backends.RedriveOptions) (int, er
 		}
 	}
 	return moved, nil
-}
-
-func selected(j *backends.Job, o backends.RedriveOptions) bool {
-	return j != nil && (o.Route == "" || j.Route == o.Route) && (o.IDs == nil || slices.Contains(o.IDs, j.ID))
 }
 
 // dropDead removes the dead letter of job id and reports whether it was there.

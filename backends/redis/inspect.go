@@ -356,7 +356,7 @@ func (q *Queue) redrive(ctx context.Context, sh *shard, o backends.RedriveOption
 	var picked []goredis.XMessage
 	var jobs []*backends.Job
 	err := q.scan(ctx, sh.deadLetter, func(m goredis.XMessage) bool {
-		if e := deadEntry(m); e.Job != nil && selectedJob(e.Job, o) {
+		if e := deadEntry(m); e.Job != nil && o.Selects(e.Job) {
 			picked, jobs = append(picked, m), append(jobs, e.Job)
 		}
 		return true
@@ -385,21 +385,6 @@ func (q *Queue) redrive(ctx context.Context, sh *shard, o backends.RedriveOption
 		moved += n
 	}
 	return moved, nil
-}
-
-func selectedJob(j *backends.Job, o backends.RedriveOptions) bool {
-	if o.Route != "" && j.Route != o.Route {
-		return false
-	}
-	if o.IDs == nil {
-		return true
-	}
-	for _, id := range o.IDs {
-		if id == j.ID {
-			return true
-		}
-	}
-	return false
 }
 
 // Purge drops the dead letters dead-lettered before cutoff (all when

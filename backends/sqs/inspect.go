@@ -143,7 +143,7 @@ func (q *Queue) Redrive(ctx context.Context, o backends.RedriveOptions) (int, er
 	moved := 0
 	var failed error
 	err = q.eachDead(ctx, func(m *deadMessage) (bool, bool) {
-		if !m.ok || !selectedJob(m.entry.Job, o) {
+		if !m.ok || !o.Selects(m.entry.Job) {
 			return true, true
 		}
 		if o.Prepare != nil {
@@ -179,21 +179,6 @@ func (q *Queue) Redrive(ctx context.Context, o backends.RedriveOptions) (int, er
 func (q *Queue) deleteDead(ctx context.Context, url, receipt string) bool {
 	_, err := q.client.DeleteMessage(ctx, &awssqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: aws.String(receipt)})
 	return err == nil
-}
-
-func selectedJob(j *backends.Job, o backends.RedriveOptions) bool {
-	if o.Route != "" && j.Route != o.Route {
-		return false
-	}
-	if o.IDs == nil {
-		return true
-	}
-	for _, id := range o.IDs {
-		if id == j.ID {
-			return true
-		}
-	}
-	return false
 }
 
 // Purge deletes the dead letters dead-lettered before cutoff (all when
