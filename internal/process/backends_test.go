@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/sqs"
 	"github.com/openhqm/openhqm/config"
 	"github.com/openhqm/openhqm/internal/testredis"
@@ -119,5 +120,87 @@ func TestSQSQueueReusedWhileUnchanged(t *testing.T) {
 	}
 	if changed := apply(sqsConfig(t, "json", "b")); changed == first {
 		t.Error("a reload that changed the protocol kept the old SQS client")
+	}
+}
+
+// A queue and a result store whose redis blocks name a rediss:// URL and a
+// tls block reach a TLS-only port with the CA the block names; without the
+// block the server's certificate is refused, so the traffic is really TLS.
+func TestRedisTLSFromConfiguration(t *testing.T) {
+	srv := testredis.StartTLS(t)
+	load := func(t *testing.T, tls string) *config.Config {
+		t.Helper()
+		dir := t.TempDir()
+		hcl := fmt.Sprintf(`server {
+  listen      = "127.0.0.1:0"
+  admin_token = "t"
+}
+endpoint "app" {
+  url = "http://127.0.0.1:1"
+}
+queue "jobs" {
+  backend = "redis"
+  redis {
+    url = %[1]q
+    %[2]s
+  }
+}
+results {
+  backend = "redis"
+  redis {
+    url = %[1]q
+    %[2]s
+  }
+}
+route "jobs" {
+  match {
+    path_prefix = "/"
+  }
+  mode     = "async"
+  endpoint = "app"
+  queue    = "jobs"
+}
+`, srv.TLSURL(), tls)
+		if err := os.WriteFile(filepath.Join(dir, "c.hcl"), []byte(hcl), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, _, err := Source{Kind: FromFiles, Paths: []string{dir}}.Load(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	cfg := load(t, fmt.Sprintf("tls {\n      ca_file = %q\n    }", srv.CAFile))
+	store, err := openResults(ctx, &cfg.Results)
+	if err != nil {
+		t.Fatalf("results over TLS: %v", err)
+	}
+	defer store.Close()
+	qc := cfg.Queues["jobs"]
+	q, err := openQueue(ctx, qc, resultsLayout(qc, &cfg.Results), "w", log)
+	if err != nil {
+		t.Fatalf("queue over TLS: %v", err)
+	}
+	defer q.Close()
+	if err := q.Enqueue(ctx, &backends.Job{ID: "0123456789abcdef0123456789abcdef", Queue: "jobs", Method: "POST", Path: "/"}); err != nil {
+		t.Fatalf("enqueue over TLS: %v", err)
+	}
+	var got []*backends.Delivery
+	for deadline := time.Now().Add(5 * time.Second); len(got) == 0 && time.Now().Before(deadline); {
+		if got, err = q.Receive(ctx, "w", 1); err != nil {
+			t.Fatalf("receive over TLS: %v", err)
+		}
+	}
+	if len(got) != 1 || got[0].Job.ID != "0123456789abcdef0123456789abcdef" {
+		t.Fatalf("received %d jobs over TLS, want the one enqueued", len(got))
+	}
+
+	plain := load(t, "")
+	if q, err := openQueue(ctx, plain.Queues["jobs"], nil, "w", log); err == nil {
+		q.Close()
+		t.Error("a queue without the server's CA opened; want a certificate error")
 	}
 }
