@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/openhqm/openhqm/backends"
-	"github.com/openhqm/openhqm/config"
 	"github.com/openhqm/openhqm/internal/jobs"
 	"github.com/openhqm/openhqm/internal/process"
 )
@@ -121,7 +120,7 @@ func jobsMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 	}
 
-	cfg, code := loadJobsConfig(f.path, stderr)
+	cfg, _, code := loadConfig(process.ResolveSource(f.path, defaultConfigDir, os.LookupEnv), "jobs", exitUsage, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -202,26 +201,6 @@ func refusal(id string, err error) error {
 		return fmt.Errorf("no job %s (unknown, or its record expired)", id)
 	}
 	return err
-}
-
-// loadJobsConfig loads the configuration as serve does; nil and the exit
-// code when it cannot.
-func loadJobsConfig(path string, stderr io.Writer) (*config.Config, int) {
-	src := process.ResolveSource(path, defaultConfigDir, os.LookupEnv)
-	cfg, _, err := src.Load(os.LookupEnv)
-	var ce *process.ConfigError
-	switch {
-	case errors.As(err, &ce):
-		if len(ce.Diagnostics) > 0 {
-			config.WriteText(stderr, ce.Files, ce.Diagnostics, false)
-		}
-		fmt.Fprintf(stderr, "openhqm jobs: %v\n", err)
-		return nil, exitUsage
-	case err != nil:
-		fmt.Fprintf(stderr, "openhqm jobs: %v\n", err)
-		return nil, exitUsage
-	}
-	return cfg, exitOK
 }
 
 // attended reports whether r is a terminal (a person who can be asked).

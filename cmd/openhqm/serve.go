@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/openhqm/openhqm/config"
 	"github.com/openhqm/openhqm/internal/process"
 )
@@ -47,18 +49,9 @@ func runProcess(ctx context.Context, opts process.Options, path string, stderr i
 	opts.LookupEnv = os.LookupEnv
 	opts.Log = stderr
 	opts.Version, _ = buildVersion()
-	cfg, warnings, err := opts.Source.Load(os.LookupEnv)
-	var ce *process.ConfigError
-	switch {
-	case errors.As(err, &ce):
-		if len(ce.Diagnostics) > 0 {
-			config.WriteText(stderr, ce.Files, ce.Diagnostics, false)
-		}
-		fmt.Fprintf(stderr, "openhqm %s: %v\n", role, err)
-		return exitFailure
-	case err != nil:
-		fmt.Fprintf(stderr, "openhqm %s: %v\n", role, err)
-		return exitUsage
+	cfg, warnings, code := loadConfig(opts.Source, role, exitFailure, stderr)
+	if cfg == nil {
+		return code
 	}
 	opts.Config, opts.Warnings = cfg, warnings
 	p, err := process.New(ctx, opts)
@@ -67,6 +60,27 @@ func runProcess(ctx context.Context, opts process.Options, path string, stderr i
 		return exitFailure
 	}
 	return p.Run(ctx, nil)
+}
+
+// loadConfig loads src for the command name, or prints why it cannot (an
+// invalid configuration with its diagnostics) and returns a nil
+// configuration with the exit code: invalid for an invalid configuration,
+// exitUsage for any other error.
+func loadConfig(src process.Source, name string, invalid int, stderr io.Writer) (*config.Config, hcl.Diagnostics, int) {
+	cfg, warnings, err := src.Load(os.LookupEnv)
+	if err == nil {
+		return cfg, warnings, exitOK
+	}
+	var ce *process.ConfigError
+	code := exitUsage
+	if errors.As(err, &ce) {
+		if len(ce.Diagnostics) > 0 {
+			config.WriteText(stderr, ce.Files, ce.Diagnostics, false)
+		}
+		code = invalid
+	}
+	fmt.Fprintf(stderr, "openhqm %s: %v\n", name, err)
+	return nil, nil, code
 }
 
 // consumerName is the stable name of this process toward the queues: the
