@@ -35,11 +35,9 @@ func answerAndLinger(ctx *fasthttp.RequestCtx) {
 		}
 		raw = u.NetConn()
 	}
-	hc, ok := conn.(interface{ CloseWrite() error })
+	hc, ok := conn.(interface{ CloseWrite() error }) // TCP, TLS and the guard's connection can
 	if !ok {
-		if hc, ok = raw.(interface{ CloseWrite() error }); !ok {
-			return
-		}
+		return
 	}
 	end := time.Now().Add(lingerTime)
 	_ = conn.SetWriteDeadline(end)
