@@ -1,11 +1,11 @@
 package router
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 
 	"github.com/openhqm/openhqm/config"
+	"github.com/openhqm/openhqm/internal/httpheader"
 	"github.com/valyala/fasthttp"
 )
 
@@ -47,10 +47,11 @@ func newClientAuth(ca *config.ClientAuth) *clientAuth {
 func (a *clientAuth) principal(h *fasthttp.RequestHeader) int {
 	v := h.Peek(a.header)
 	if a.bearer {
-		if len(v) < 7 || !bytes.EqualFold(v[:7], []byte("Bearer ")) {
+		cred, ok := httpheader.Bearer(v)
+		if !ok {
 			return -1
 		}
-		v = bytes.TrimSpace(v[7:])
+		v = cred
 	}
 	if len(v) == 0 {
 		return -1

@@ -132,8 +132,8 @@ func mayRead(h *fasthttp.RequestHeader, g *Generation, res *backends.Result) boo
 		hex.Encode(hx[:], d[:])
 		match |= subtle.ConstantTimeCompare(hx[:], want)
 	}
-	if v := h.Peek("Authorization"); len(v) > 7 && bytes.EqualFold(v[:7], []byte("Bearer ")) {
-		check(bytes.TrimSpace(v[7:]))
+	if cred, ok := httpheader.Bearer(h.Peek("Authorization")); ok {
+		check(cred)
 	}
 	check(h.Peek("X-API-Key"))
 	if name := apiKeyHeader(g, res.Route); name != "" && name != "X-API-Key" {

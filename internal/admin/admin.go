@@ -14,7 +14,6 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -26,6 +25,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/openhqm/openhqm/internal/httpheader"
 	"github.com/openhqm/openhqm/internal/jobs"
 )
 
@@ -146,21 +146,12 @@ func (h *Handler) authorized(ctx *fasthttp.RequestCtx) bool {
 		writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not served on this listener: set server.admin_token and send it as a bearer, or set server.admin_listen"})
 		return false
 	}
-	if got, ok := bearer(ctx.Request.Header.Peek("Authorization")); ok && sameToken(got, token) {
+	if got, ok := httpheader.Bearer(ctx.Request.Header.Peek("Authorization")); ok && sameToken(got, token) {
 		return true
 	}
 	ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="openhqm admin"`)
 	writeJSON(ctx, fasthttp.StatusUnauthorized, map[string]string{"error": "missing or invalid admin token"})
 	return false
-}
-
-// bearer returns the credential of an Authorization: Bearer value.
-func bearer(v []byte) ([]byte, bool) {
-	const scheme = "bearer "
-	if len(v) <= len(scheme) || !bytes.EqualFold(v[:len(scheme)], []byte(scheme)) {
-		return nil, false
-	}
-	return bytes.TrimLeft(v[len(scheme):], " "), true
 }
 
 // sameToken compares in constant time, on digests so that the time does

@@ -181,3 +181,14 @@ func canonicalSlow(name string) string {
 	}
 	return b.String()
 }
+
+// Bearer returns the credential of an Authorization value of the Bearer
+// scheme (the scheme's name in any case, surrounding spaces dropped), and
+// false for any other value.
+func Bearer(v []byte) ([]byte, bool) {
+	const scheme = "bearer "
+	if len(v) <= len(scheme) || !bytes.EqualFold(v[:len(scheme)], []byte(scheme)) {
+		return nil, false
+	}
+	return bytes.TrimSpace(v[len(scheme):]), true
+}

@@ -209,3 +209,23 @@ func TestAppendForwardedFor(t *testing.T) {
 		}
 	}
 }
+
+func TestBearer(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer  abc ", "abc", true},
+		{"BEARER abc", "abc", true},
+		{"Bearer ", "", false},
+		{"Basic abc", "", false},
+		{"Bearerabc", "", false},
+		{"", "", false},
+	} {
+		got, ok := Bearer([]byte(tc.in))
+		if ok != tc.ok || string(got) != tc.want {
+			t.Errorf("Bearer(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
