@@ -140,12 +140,7 @@ func (q *Queue) requeue(job *backends.Job) bool {
 		return false
 	}
 	q.dead = slices.Delete(q.dead, i, i+1)
-	q.seq++
-	it := &item{job: job, seq: q.seq, enqueuedAt: q.opts.Now(), heapIdx: -1}
-	q.depth++
-	q.all.pushBack(it)
-	q.ready.pushBack(it)
-	q.signal()
+	q.push(job)
 	return true
 }
 

@@ -104,13 +104,19 @@ func (q *Queue) Enqueue(ctx context.Context, job *backends.Job) error {
 	if q.opts.MaxDepth > 0 && q.depth >= q.opts.MaxDepth {
 		return q.errorf("enqueue: %w", backends.ErrFull)
 	}
+	q.push(job)
+	return nil
+}
+
+// push adds job to the ready list as a new entry and wakes a receiver;
+// q.mu is held.
+func (q *Queue) push(job *backends.Job) {
 	q.seq++
 	it := &item{job: job, seq: q.seq, enqueuedAt: q.opts.Now(), heapIdx: -1}
 	q.depth++
 	q.all.pushBack(it)
 	q.ready.pushBack(it)
 	q.signal()
-	return nil
 }
 
 // promote moves due delayed jobs and expired leases to the ready list and
