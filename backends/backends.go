@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Implementations wrap them with context; callers test with errors.Is.
@@ -184,6 +185,44 @@ type Result struct {
 	StatusCode int
 	Headers    []Header
 	Body       []byte
+	// History holds the outcomes of the attempts that failed since the job
+	// was submitted (or redriven), oldest first: the latest MaxHistory.
+	History []Attempt
+}
+
+// Attempt is the outcome of one failed attempt of a job.
+type Attempt struct {
+	Number     int       // the attempt's number: Result.Attempts when it ended
+	At         time.Time // when it ended
+	StatusCode int       // the app's answer; 0 when there was none
+	Error      string    // why it failed, in one line of at most MaxAttemptError bytes
+	// Uncounted: the app asked to wait (429 or 503 with Retry-After), and
+	// the attempt was not charged to the job's budget.
+	Uncounted bool
+}
+
+// MaxHistory bounds Result.History, and MaxAttemptError the length of one
+// entry's Error, so that a job that keeps failing keeps a small record.
+const (
+	MaxHistory      = 10
+	MaxAttemptError = 256
+)
+
+// AddAttempt appends a to r.History, keeping the latest MaxHistory, and
+// cuts a.Error to MaxAttemptError bytes on a character boundary. History
+// gets a new backing array: a store that keeps the Result given to it
+// (the memory store) shares nothing with the caller's next append.
+func (r *Result) AddAttempt(a Attempt) {
+	if len(a.Error) > MaxAttemptError {
+		cut := MaxAttemptError
+		for cut > 0 && !utf8.RuneStart(a.Error[cut]) {
+			cut--
+		}
+		a.Error = a.Error[:cut]
+	}
+	keep := r.History[max(0, len(r.History)-(MaxHistory-1)):]
+	h := make([]Attempt, 0, len(keep)+1)
+	r.History = append(append(h, keep...), a)
 }
 
 // ResultStore is the wide interface of a result store. All methods are safe for

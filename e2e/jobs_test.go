@@ -269,14 +269,29 @@ func testOperatorTooling(t *testing.T, queueBlock func(redisURL string) string, 
 		Result   struct {
 			Status string `json:"status"`
 		} `json:"result"`
+		Outcomes []struct {
+			Attempt    int    `json:"attempt"`
+			StatusCode int    `json:"status_code"`
+			Outcome    string `json:"outcome"`
+		} `json:"attempt_outcomes"`
 	}
 	jobsJSON(t, dir, &show, "show", failing[0])
 	if show.Attempts != 2 || show.State != "dead" || show.Result.Status != "failed" || show.Method != "POST" || show.Path != "/work/a" || show.Body != nil {
 		t.Fatalf("show: %+v; want 2 attempts, dead, result failed, POST /work/a, no body", show)
 	}
-	if code, out, _ := jobsCmd(t, dir, "show", failing[0]); code != 0 || !strings.Contains(out, "attempts:") {
+	if len(show.Outcomes) != 2 {
+		t.Fatalf("show: attempt outcomes %+v; want both attempts'", show.Outcomes)
+	}
+	for i, o := range show.Outcomes {
+		if o.Attempt != i+1 || o.StatusCode != 503 || !strings.Contains(o.Outcome, "503") {
+			t.Fatalf("show: outcome %d is %+v; want attempt %d answered 503", i, o, i+1)
+		}
+	}
+	code, out, _ := jobsCmd(t, dir, "show", failing[0])
+	if code != 0 || !strings.Contains(out, "attempts:") || !strings.Contains(out, "attempt 1:") || !strings.Contains(out, "attempt 2:") {
 		t.Fatalf("show as text: exit %d\n%s", code, out)
 	}
+	t.Logf("jobs show:\n%s", out)
 
 	phase("dead letters listed")
 	// The app is fixed: a redrive brings every job to completion.

@@ -221,6 +221,7 @@ func (a *attempt) processing(prev *backends.Result) *backends.Result {
 		if r.Principal == "" {
 			r.Principal = prev.Principal
 		}
+		r.History = prev.History
 	}
 	return r
 }
@@ -304,7 +305,7 @@ func (a *attempt) replay(ctx context.Context, client *upstream.Client, turn upst
 				client.Pause(a.p.now().Add(pause))
 				a.logger().Info("the app asked for a pause; the endpoint's jobs wait, uncharged", "reason", reason, "pause", pause)
 				if pause > maxInlinePause {
-					a.retryUncharged(reason, pause)
+					a.retryUncharged(reason, ans, pause)
 					return
 				}
 			} else if !turn.Probe() {
@@ -337,7 +338,7 @@ func (a *attempt) settleFailure(reason string, ans *answer, class string, retrya
 		if ans != nil {
 			delay = max(delay, parseRetryAfter(ans.retryAfter, a.p.now()))
 		}
-		a.retry(reason, delay, true)
+		a.retry(reason, ans, delay, true)
 		return
 	}
 	if retryable {
@@ -443,17 +444,20 @@ func (a *attempt) completed(ans *answer) {
 
 // retryUncharged returns the job to the queue after delay without counting
 // the attempt: the app asked for the pause.
-func (a *attempt) retryUncharged(reason string, delay time.Duration) { a.retry(reason, delay, false) }
+func (a *attempt) retryUncharged(reason string, ans *answer, delay time.Duration) {
+	a.retry(reason, ans, delay, false)
+}
 
 // retry records the failed attempt and returns the job to the queue. An
 // uncharged attempt is taken off the record's count, so the next delivery
 // counts the same number again.
-func (a *attempt) retry(reason string, delay time.Duration, charged bool) {
+func (a *attempt) retry(reason string, ans *answer, delay time.Duration, charged bool) {
 	a.letGo()
 	now := a.p.now()
 	r := *a.res
 	r.Status = backends.StatusPending
 	r.UpdatedAt = now
+	r.AddAttempt(attemptOutcome(r.Attempts, now, reason, ans, !charged))
 	r.Error = fmt.Sprintf("attempt %d: %s; retrying in %s", r.Attempts, reason, delay.Round(time.Millisecond))
 	if !charged {
 		r.Attempts--
@@ -469,6 +473,15 @@ func (a *attempt) retry(reason string, delay time.Duration, charged bool) {
 	a.nack(delay)
 }
 
+// attemptOutcome is the history entry of a failed attempt.
+func attemptOutcome(n int, at time.Time, reason string, ans *answer, uncounted bool) backends.Attempt {
+	o := backends.Attempt{Number: n, At: at, Error: reason, Uncounted: uncounted}
+	if ans != nil {
+		o.StatusCode = ans.status
+	}
+	return o
+}
+
 // fail stores the job as failed with the reason and the last answer, then
 // copies it to the dead letter queue (which acks it).
 func (a *attempt) fail(reason string, ans *answer) {
@@ -478,6 +491,7 @@ func (a *attempt) fail(reason string, ans *answer) {
 	r.Status = backends.StatusFailed
 	r.UpdatedAt, r.CompletedAt = now, now
 	r.Error = reason
+	r.AddAttempt(attemptOutcome(r.Attempts, now, reason, ans, false))
 	if ans != nil {
 		r.StatusCode, r.Headers, r.Body = ans.status, ans.headers, ans.body
 	}

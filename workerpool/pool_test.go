@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/memory"
@@ -110,6 +111,17 @@ func TestRetryThenComplete(t *testing.T) {
 	if d := cmp.Diff([]string{job.ID, job.ID, job.ID}, keys); d != "" {
 		t.Errorf("Idempotency-Key per attempt (-want +got):\n%s", d)
 	}
+	// The completed record keeps the outcomes of the two failed attempts.
+	wantHistory := []backends.Attempt{
+		{Number: 1, StatusCode: 503, Error: "upstream answered 503 Service Unavailable"},
+		{Number: 2, StatusCode: 503, Error: "upstream answered 503 Service Unavailable"},
+	}
+	if d := cmp.Diff(wantHistory, r.History, cmpopts.IgnoreFields(backends.Attempt{}, "At")); d != "" {
+		t.Errorf("history (-want +got):\n%s", d)
+	}
+	if len(r.History) == 2 && (r.History[0].At.IsZero() || r.History[1].At.Before(r.History[0].At)) {
+		t.Errorf("history times %v, %v: want set, in order", r.History[0].At, r.History[1].At)
+	}
 	h.stop()
 	for outcome, want := range map[string]float64{"retried": 2, "completed": 1, "failed": 0} {
 		if got := h.metric("openhqm_worker_jobs_total", map[string]string{"queue": "jobs", "endpoint": "app", "outcome": outcome}); got != want {
@@ -153,6 +165,17 @@ func TestDeadLetter(t *testing.T) {
 			}
 			if !strings.Contains(r.Error, "500") {
 				t.Errorf("error %q does not name the status", r.Error)
+			}
+			if len(r.History) != tt.attempts {
+				t.Fatalf("history has %d attempts, want %d: %+v", len(r.History), tt.attempts, r.History)
+			}
+			for i, o := range r.History {
+				if o.Number != i+1 || o.StatusCode != 500 || o.Uncounted || !strings.Contains(o.Error, "500") {
+					t.Errorf("history[%d] = %+v, want attempt %d answered 500", i, o, i+1)
+				}
+			}
+			if last := r.History[len(r.History)-1]; last.Error != r.Error {
+				t.Errorf("last history entry %q, want the record's error %q", last.Error, r.Error)
 			}
 			if n := len(a.seen()); n != tt.attempts {
 				t.Errorf("app saw %d requests, want %d", n, tt.attempts)
@@ -260,7 +283,10 @@ func TestLongRetryAfterReturnsTheJobUncharged(t *testing.T) {
 	rq.mu.Unlock()
 	r, err := h.results.Get(context.Background(), job.ID)
 	if err != nil || r.Status != backends.StatusPending || r.Attempts != 0 {
-		t.Errorf("record %+v (%v), want pending with no attempt charged", r, err)
+		t.Fatalf("record %+v (%v), want pending with no attempt charged", r, err)
+	}
+	if len(r.History) != 1 || !r.History[0].Uncounted || r.History[0].StatusCode != 503 || r.History[0].Number != 1 {
+		t.Errorf("history %+v, want one uncounted attempt 1 answered 503", r.History)
 	}
 }
 

@@ -18,9 +18,14 @@ import (
 //	Status Route Principal Error: each a uvarint length and its bytes
 //	Attempts StatusCode: uvarints
 //	SubmittedAt StartedAt UpdatedAt CompletedAt: varints of Unix nanoseconds, 0 for the zero time
+//	in format 2 only: the history (backends.Result.History): its length as
+//	  a uvarint, then each attempt's Number and StatusCode as uvarints, At as
+//	  a varint of Unix nanoseconds, Error as a string, and Uncounted as 0 or 1
 //	the header count as a uvarint, then each header's name and value as strings
 //	the body: the rest, raw
 //
+// A record without history is written in format 1, which every release
+// reads; only a job that failed an attempt has a format 2 record.
 // Header values are kept byte for byte, and the body is never re-encoded.
 // Processes of two releases read each other's records during a rolling
 // upgrade, so the layout never changes in place: a change is a new format
@@ -29,14 +34,19 @@ import (
 // Earlier releases kept a record in a hash: a resultWire as JSON in field
 // recordMeta and the body in field recordBody. Get still reads those.
 const (
-	recordFormat byte = 1
-	recordMeta        = "r"
-	recordBody        = "b"
+	recordFormat        byte = 1
+	recordFormatHistory byte = 2
+	recordMeta               = "r"
+	recordBody               = "b"
 )
 
 // maxRecordHeaders bounds the header count a decoder accepts, whatever a
 // corrupt record claims (each header takes at least two bytes anyway).
 const maxRecordHeaders = 1 << 16
+
+// maxRecordHistory bounds the history a decoder accepts; writers keep
+// backends.MaxHistory.
+const maxRecordHistory = 1 << 10
 
 // values pools record values: a worker writes one per job, and a value is
 // free again once its round trip was sent.
@@ -66,8 +76,15 @@ func appendValue(dst []byte, r *backends.Result) []byte {
 	for _, h := range r.Headers {
 		n += 2*binary.MaxVarintLen64 + len(h.Name) + len(h.Value)
 	}
+	for _, a := range r.History {
+		n += 5*binary.MaxVarintLen64 + len(a.Error)
+	}
 	dst = slices.Grow(dst, n)
-	dst = append(dst, recordFormat)
+	if len(r.History) == 0 {
+		dst = append(dst, recordFormat)
+	} else {
+		dst = append(dst, recordFormatHistory)
+	}
 	for _, s := range strs {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
@@ -76,6 +93,21 @@ func appendValue(dst []byte, r *backends.Result) []byte {
 	dst = binary.AppendUvarint(dst, uint64(max(r.StatusCode, 0)))
 	for _, t := range [...]time.Time{r.SubmittedAt, r.StartedAt, r.UpdatedAt, r.CompletedAt} {
 		dst = binary.AppendVarint(dst, unixNano(t))
+	}
+	if len(r.History) > 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(r.History)))
+		for _, a := range r.History {
+			dst = binary.AppendUvarint(dst, uint64(max(a.Number, 0)))
+			dst = binary.AppendUvarint(dst, uint64(max(a.StatusCode, 0)))
+			dst = binary.AppendVarint(dst, unixNano(a.At))
+			dst = binary.AppendUvarint(dst, uint64(len(a.Error)))
+			dst = append(dst, a.Error...)
+			if a.Uncounted {
+				dst = append(dst, 1)
+			} else {
+				dst = append(dst, 0)
+			}
+		}
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(r.Headers)))
 	for _, h := range r.Headers {
@@ -106,17 +138,18 @@ var errBadRecord = errors.New("malformed record")
 // decodeValue decodes a record value. The Result does not alias v: its
 // strings share one allocation, its body is a copy.
 func decodeValue(id string, v []byte) (*backends.Result, error) {
-	if len(v) == 0 || v[0] != recordFormat {
+	if len(v) == 0 || (v[0] != recordFormat && v[0] != recordFormatHistory) {
 		return nil, fmt.Errorf("%w: unknown format", errBadRecord)
 	}
+	history := v[0] == recordFormatHistory
 	// Walk the fields on the bytes first, allocating nothing, then convert
 	// what they span to one string that every field slices.
-	n, err := parseRecord(v[1:], nil)
+	n, err := parseRecord(v[1:], history, nil)
 	if err != nil {
 		return nil, err
 	}
 	r := &backends.Result{ID: id}
-	if _, err := parseRecord(string(v[1:1+n]), r); err != nil {
+	if _, err := parseRecord(string(v[1:1+n]), history, r); err != nil {
 		return nil, err
 	}
 	if rest := v[1+n:]; len(rest) > 0 {
@@ -126,15 +159,37 @@ func decodeValue(id string, v []byte) (*backends.Result, error) {
 }
 
 // parseRecord reads the fields of a record (after its format byte) from in
-// into r and answers their length; the body is what follows. With r nil it
-// only validates.
-func parseRecord[T string | []byte](in T, r *backends.Result) (int, error) {
+// into r and answers their length; the body is what follows. history says
+// whether the format has one. With r nil it only validates.
+func parseRecord[T string | []byte](in T, history bool, r *backends.Result) (int, error) {
 	d := decoder[T]{in: in}
 	st, route, principal, msg := d.str(), d.str(), d.str(), d.str()
 	attempts, code := d.uvarint(), d.uvarint()
 	var times [4]int64
 	for i := range times {
 		times[i] = d.varint()
+	}
+	var hist []backends.Attempt
+	if history {
+		na := d.uvarint()
+		// Each attempt takes at least five bytes.
+		if d.err == nil && (na == 0 || na > maxRecordHistory || na > uint64(len(d.in)/5)) {
+			return 0, fmt.Errorf("%w: bad history length %d", errBadRecord, na)
+		}
+		if r != nil && d.err == nil {
+			hist = make([]backends.Attempt, na)
+		}
+		for i := range int(na) {
+			num, sc, at, e := d.uvarint(), d.uvarint(), d.varint(), d.str()
+			unc := d.byte()
+			if d.err == nil && unc > 1 {
+				d.err = fmt.Errorf("%w: bad attempt flag", errBadRecord)
+			}
+			if hist != nil {
+				hist[i] = backends.Attempt{Number: int(min(num, 1<<31-1)), StatusCode: int(min(sc, 1<<31-1)),
+					At: fromUnixNano(at), Error: string(e), Uncounted: unc == 1}
+			}
+		}
 	}
 	nh := d.uvarint()
 	// Each header takes at least two bytes, so a count the rest cannot hold
@@ -161,6 +216,7 @@ func parseRecord[T string | []byte](in T, r *backends.Result) (int, error) {
 		r.SubmittedAt, r.StartedAt = fromUnixNano(times[0]), fromUnixNano(times[1])
 		r.UpdatedAt, r.CompletedAt = fromUnixNano(times[2]), fromUnixNano(times[3])
 		r.Headers = hs
+		r.History = hist
 	}
 	return len(in) - len(d.in), nil
 }
@@ -191,6 +247,19 @@ func (d *decoder[T]) uvarint() uint64 {
 	}
 	d.err = fmt.Errorf("%w: bad number", errBadRecord)
 	return 0
+}
+
+// byte reads one byte.
+func (d *decoder[T]) byte() byte {
+	if d.err == nil && len(d.in) == 0 {
+		d.err = fmt.Errorf("%w: record ends early", errBadRecord)
+	}
+	if d.err != nil {
+		return 0
+	}
+	b := d.in[0]
+	d.in = d.in[1:]
+	return b
 }
 
 // varint reads what binary.AppendVarint writes.

@@ -127,6 +127,12 @@ func TestRecordValue(t *testing.T) {
 			SubmittedAt: now, StartedAt: now, UpdatedAt: now, CompletedAt: now, StatusCode: 201,
 			Headers: []backends.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "Set-Cookie", Value: "a=b"}},
 			Body:    []byte("{}\x00\xff\n")},
+		{ID: "c", Status: backends.StatusPending, Attempts: 2, Error: "attempt 2: upstream answered 503",
+			History: []backends.Attempt{
+				{Number: 1, At: now, StatusCode: 502, Error: "upstream answered 502 Bad Gateway"},
+				{Number: 2, At: now.Add(time.Second), Error: "dial tcp: connection refused"},
+				{Number: 2, At: now.Add(2 * time.Second), StatusCode: 503, Error: "asked to wait", Uncounted: true},
+			}},
 	} {
 		v := appendValue([]byte("junk"), r)
 		got, err := decodeValue(r.ID, v[len("junk"):])
@@ -137,7 +143,12 @@ func TestRecordValue(t *testing.T) {
 			t.Errorf("round trip (-want +got):\n%s", d)
 		}
 	}
-	for _, bad := range []string{"", "\x02", "\x01", "\x01\x05abc", "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", "\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05"} {
+	// A record without history keeps format 1, which earlier releases read.
+	if v := appendValue(nil, &backends.Result{ID: "a", Status: backends.StatusCompleted}); v[0] != recordFormat {
+		t.Errorf("a record without history is written in format %d, want %d", v[0], recordFormat)
+	}
+	for _, bad := range []string{"", "\x02", "\x01", "\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+		"\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x01\x00\x00\x00\x07\x00", "\x01\x05abc", "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", "\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05"} {
 		if _, err := decodeValue("x", []byte(bad)); !errors.Is(err, errBadRecord) {
 			t.Errorf("decodeValue(%q) = %v, want errBadRecord", bad, err)
 		}
@@ -148,6 +159,8 @@ func FuzzDecodeRecordValue(f *testing.F) {
 	v := appendValue(nil, &backends.Result{ID: "x", Status: backends.StatusCompleted, StatusCode: 200,
 		Headers: []backends.Header{{Name: "A", Value: "b"}}, Body: []byte("body")})
 	f.Add(v)
+	f.Add(appendValue(nil, &backends.Result{ID: "x", Status: backends.StatusFailed, Attempts: 2,
+		History: []backends.Attempt{{Number: 1, StatusCode: 500, Error: "e"}, {Number: 2, Uncounted: true}}}))
 	f.Add([]byte("\x01\x00"))
 	f.Fuzz(func(t *testing.T, v []byte) {
 		r, err := decodeValue("x", v)

@@ -24,7 +24,7 @@ Operator tooling on the queues and the result store of a configuration
 
   stats                                   per queue: waiting, in flight, dead, oldest age
   ls [--queue Q] [--state waiting|in_flight|dead|failed|completed|cancelled] [--route R] [--limit N]
-  show ID [--body]                        one job: request, attempts, last outcome, result status
+  show ID [--body]                        one job: request, each attempt's outcome, result status
   cancel ID                               cancel a job that has not started
   redrive --queue Q (--all | ID...) [--route R]
                                           send dead letters back with a fresh attempt budget
@@ -298,6 +298,17 @@ func (o output) show(d *jobs.Detail) {
 	}
 	if d.LastStatus != 0 {
 		line("last status", d.LastStatus)
+	}
+	for _, a := range d.Outcomes {
+		status := "-"
+		if a.StatusCode != 0 {
+			status = fmt.Sprint(a.StatusCode)
+		}
+		v := fmt.Sprintf("%s  %s  %s", a.At.Format("2006-01-02T15:04:05.000Z07:00"), status, strings.ReplaceAll(a.Outcome, "\n", " "))
+		if a.Uncounted {
+			v += " (not counted)"
+		}
+		line(fmt.Sprintf("attempt %d", a.Attempt), v)
 	}
 	if d.Result != nil {
 		line("result", d.Result.Status)

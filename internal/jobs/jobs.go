@@ -251,12 +251,38 @@ type Detail struct {
 	Path   string `json:"path"`
 	Query  string `json:"query,omitempty"`
 	// LastOutcome is the outcome of the last attempt as recorded (the dead
-	// letter's reason, or the record's error); earlier attempts' outcomes
-	// are not kept.
-	LastOutcome string  `json:"last_outcome,omitempty"`
-	LastStatus  int     `json:"last_status,omitempty"`
-	Result      *Result `json:"result,omitempty"`
-	Body        *string `json:"body,omitempty"`
+	// letter's reason, or the record's error).
+	LastOutcome string `json:"last_outcome,omitempty"`
+	LastStatus  int    `json:"last_status,omitempty"`
+	// Outcomes lists each attempt's outcome since the job was submitted or
+	// redriven, oldest first (the latest backends.MaxHistory failures, and
+	// the completing attempt). An attempt that ended without an outcome (its
+	// worker stopped or lost the lease) has no entry.
+	Outcomes []Outcome `json:"attempt_outcomes,omitempty"`
+	Result   *Result   `json:"result,omitempty"`
+	Body     *string   `json:"body,omitempty"`
+}
+
+// Outcome is how one attempt ended.
+type Outcome struct {
+	Attempt    int       `json:"attempt"`
+	At         time.Time `json:"at"`
+	StatusCode int       `json:"status_code,omitempty"`
+	Outcome    string    `json:"outcome"`
+	// Uncounted: the app asked to wait, and the attempt was not charged.
+	Uncounted bool `json:"uncounted,omitempty"`
+}
+
+// outcomes is what a record tells of its attempts.
+func outcomes(rec *backends.Result) []Outcome {
+	var out []Outcome
+	for _, a := range rec.History {
+		out = append(out, Outcome{Attempt: a.Number, At: a.At.UTC(), StatusCode: a.StatusCode, Outcome: a.Error, Uncounted: a.Uncounted})
+	}
+	if rec.Status == backends.StatusCompleted {
+		out = append(out, Outcome{Attempt: rec.Attempts, At: rec.CompletedAt.UTC(), StatusCode: rec.StatusCode, Outcome: "completed"})
+	}
+	return out
 }
 
 // Result is the stored record of a job, without the app's answer.
@@ -333,6 +359,7 @@ func (s *Service) Show(ctx context.Context, id string, body bool) (*Detail, erro
 		if d.LastStatus == 0 {
 			d.LastStatus = rec.StatusCode
 		}
+		d.Outcomes = outcomes(rec)
 	}
 	return d, nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/openhqm/openhqm/backends"
 	"github.com/openhqm/openhqm/backends/memory"
 )
@@ -118,5 +119,36 @@ func TestCancel(t *testing.T) {
 	}
 	if _, err := s.List(ctx, ListOptions{State: "gone"}); err == nil {
 		t.Fatal("ls of an unknown state: no error")
+	}
+}
+
+// TestShowListsEachAttempt: show lists the failed attempts the record
+// keeps and, for a completed job, the attempt that completed it.
+func TestShowListsEachAttempt(t *testing.T) {
+	s, _, res := newService(t)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	id := "0123456789abcdef0123456789abcdef"
+	if err := res.Create(ctx, &backends.Result{ID: id, Route: "work", Status: backends.StatusPending, SubmittedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &backends.Result{ID: id, Route: "work", Status: backends.StatusCompleted, Attempts: 3, SubmittedAt: at,
+		CompletedAt: at.Add(3 * time.Second), StatusCode: 201}
+	rec.AddAttempt(backends.Attempt{Number: 1, At: at.Add(time.Second), StatusCode: 502, Error: "upstream answered 502 Bad Gateway"})
+	rec.AddAttempt(backends.Attempt{Number: 2, At: at.Add(2 * time.Second), Error: "no answer within 30s"})
+	if err := res.Update(ctx, rec, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Show(ctx, id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Outcome{
+		{Attempt: 1, At: at.Add(time.Second), StatusCode: 502, Outcome: "upstream answered 502 Bad Gateway"},
+		{Attempt: 2, At: at.Add(2 * time.Second), Outcome: "no answer within 30s"},
+		{Attempt: 3, At: at.Add(3 * time.Second), StatusCode: 201, Outcome: "completed"},
+	}
+	if diff := cmp.Diff(want, d.Outcomes); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
 }
