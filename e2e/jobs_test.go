@@ -363,6 +363,16 @@ func testOperatorTooling(t *testing.T, queueBlock func(redisURL string) string, 
 	if code, _, errs := jobsCmd(t, dir, "cancel", failing[0]); code != 1 || !strings.Contains(errs, "already finished") {
 		t.Fatalf("cancel of a completed job: exit %d\n%s", code, errs)
 	}
+	// What waits is the two jobs not cancelled.
+	list.Jobs = nil
+	jobsJSON(t, dir, &list, "ls", "--queue", "jobs", "--state", "waiting")
+	var waiting []string
+	for _, j := range list.Jobs {
+		waiting = append(waiting, j.ID)
+	}
+	if want := slices.Sorted(slices.Values(pending[3:])); !slices.Equal(slices.Sorted(slices.Values(waiting)), want) {
+		t.Fatalf("ls --state waiting: %v, want the two jobs not cancelled %v", waiting, want)
+	}
 	start(t, "worker2", nil, "worker", "-c", dir, "--name", "w1", "--listen", freeAddr(t))
 	waitCompleted(t, base, pending[3:], 30*time.Second)
 	time.Sleep(500 * time.Millisecond) // let any wrongly delivered job reach the app

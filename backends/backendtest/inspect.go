@@ -23,6 +23,10 @@ const (
 	// once (Kafka's count is of the records after a commit point, which
 	// passes a record only when every one before it was handled).
 	ExactDeadLetters
+	// ListsBacklog: List answers every job not yet acknowledged as waiting,
+	// without telling in-flight ones apart (Kafka: the records after the
+	// group's commit point), once each even after a retry.
+	ListsBacklog
 )
 
 // RunInspector runs the operator tooling's conformance tests (list,
@@ -73,6 +77,59 @@ func RunInspector(t *testing.T, newQueue NewQueueFunc, caps InspectCapabilities)
 			}
 			if es[0].Job.Method != "POST" || es[0].Job.Path != "/api/orders" {
 				t.Fatalf("in-flight job decoded as %+v", es[0].Job)
+			}
+		})
+	}
+
+	if caps&ListsBacklog != 0 {
+		t.Run("ListBacklog", func(t *testing.T) {
+			q, in, name := open(t)
+			var ids []string
+			for i := range 3 {
+				j := NewJob(name, i)
+				if i == 2 {
+					j.Route = "billing"
+				}
+				enqueue(t, q, j)
+				ids = append(ids, j.ID)
+			}
+			sorted := func(ids []string) []string { return slices.Sorted(slices.Values(ids)) }
+			if diff := cmp.Diff(sorted(ids), sorted(entryIDs(t, in, backends.Filter{State: backends.StateWaiting}))); diff != "" {
+				t.Fatalf("waiting (-want +got):\n%s", diff)
+			}
+			if got := entryIDs(t, in, backends.Filter{Route: "billing"}); !slices.Equal(got, ids[2:]) {
+				t.Fatalf("route billing: %v, want %v", got, ids[2:])
+			}
+			if got := entryIDs(t, in, backends.Filter{Limit: 2}); len(got) != 2 {
+				t.Fatalf("limit 2: %v", got)
+			}
+			// A job sent to wait for a retry is listed once, with its delivery
+			// counted, also by another process of the queue (as the operator's
+			// command is), which does not know what this one has settled.
+			ds := receiveAll(t, q, 1)
+			if err := q.Nack(ctx, ds[0], time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			other := newQueue(t, QueueConfig{Name: name, Lease: 5 * time.Second, DeadLetterMax: 100})
+			t.Cleanup(func() { other.Close() })
+			es, err := other.(backends.Inspector).List(ctx, backends.Filter{State: backends.StateWaiting})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range es {
+				got = append(got, e.Job.ID)
+				if want := 0; e.Job.ID == ds[0].Job.ID {
+					want = 1
+					if e.Attempts != want {
+						t.Errorf("the retried job lists %d deliveries, want %d", e.Attempts, want)
+					}
+				} else if e.Attempts != want {
+					t.Errorf("job %s lists %d deliveries, want %d", e.Job.ID, e.Attempts, want)
+				}
+			}
+			if diff := cmp.Diff(sorted(ids), sorted(got)); diff != "" {
+				t.Fatalf("waiting after a retry (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -33,8 +33,9 @@ func TestConformance(t *testing.T) {
 	}, backendtest.Ordered, backendtest.DetectsLeaseLoss, backendtest.Durable, backendtest.ExactDepth)
 }
 
-// TestInspectorConformance runs the operator tooling's suite: dead letters
-// listed, redriven once and purged through the redrive group's commits.
+// TestInspectorConformance runs the operator tooling's suite: the backlog
+// listed, dead letters listed, redriven once and purged through the
+// redrive group's commits.
 func TestInspectorConformance(t *testing.T) {
 	brokers := startCluster(t, 1)
 	backendtest.RunInspector(t, func(t *testing.T, cfg backendtest.QueueConfig) backends.Queue {
@@ -48,5 +49,5 @@ func TestInspectorConformance(t *testing.T) {
 			t.Fatalf("New: %v", err)
 		}
 		return q
-	}, 0)
+	}, backendtest.ListsBacklog)
 }

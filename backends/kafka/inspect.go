@@ -35,8 +35,10 @@ func (q *Queue) WithdrawsCancelled() bool { return false }
 // Cancel does nothing: the worker honours the job's cancelled record.
 func (q *Queue) Cancel(ctx context.Context, id string) error { return nil }
 
-// span is the unhandled part of a dead-letter partition.
+// span is the unhandled part of a partition: the records of the topic's
+// partition from offset from up to (not including) newest.
 type span struct {
+	topic        string
 	partition    int32
 	from, newest int64
 }
@@ -72,7 +74,7 @@ func (q *Queue) deadSpans(cn *conn) ([]span, error) {
 				from = b.Offset
 			}
 		}
-		out = append(out, span{partition: p, from: from, newest: newest})
+		out = append(out, span{topic: topic, partition: p, from: from, newest: newest})
 	}
 	return out, nil
 }
@@ -97,12 +99,12 @@ func (q *Queue) readSpan(ctx context.Context, cn *conn, s span, each func(*saram
 	}
 	consumer, err := sarama.NewConsumerFromClient(cn.client)
 	if err != nil {
-		return fmt.Errorf("kafka: dead letters: %w: %w", backends.ErrUnavailable, err)
+		return fmt.Errorf("kafka: read %s: %w: %w", s.topic, backends.ErrUnavailable, err)
 	}
 	defer consumer.Close()
-	pc, err := consumer.ConsumePartition(q.opts.DeadLetterTopic, s.partition, s.from)
+	pc, err := consumer.ConsumePartition(s.topic, s.partition, s.from)
 	if err != nil {
-		return fmt.Errorf("kafka: read %s/%d: %w: %w", q.opts.DeadLetterTopic, s.partition, backends.ErrUnavailable, err)
+		return fmt.Errorf("kafka: read %s/%d: %w: %w", s.topic, s.partition, backends.ErrUnavailable, err)
 	}
 	defer pc.Close()
 	for off := s.from; off < s.newest; {
@@ -113,7 +115,7 @@ func (q *Queue) readSpan(ctx context.Context, cn *conn, s span, each func(*saram
 				return nil
 			}
 		case err := <-pc.Errors():
-			return fmt.Errorf("kafka: read %s/%d: %w: %w", q.opts.DeadLetterTopic, s.partition, backends.ErrUnavailable, err)
+			return fmt.Errorf("kafka: read %s/%d: %w: %w", s.topic, s.partition, backends.ErrUnavailable, err)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -170,34 +172,92 @@ func deadEntry(msg *sarama.ConsumerMessage) (backends.Entry, bool) {
 	return backends.Entry{Job: dl.Job, State: backends.StateDead, Attempts: dl.Attempts, Reason: dl.Reason, At: dl.At, LastStatus: dl.LastStatus}, true
 }
 
-// List answers the dead letters that pass f, partition by partition. Jobs
-// waiting in the topic or in flight are not listed: reading them would
-// mean consuming the workers' partitions; Stats counts them.
+// waitingEntry is the entry of a job record of the topic or the retry
+// topic: the attempt header names the next delivery, and a retry's At is
+// when it is due.
+func waitingEntry(msg *sarama.ConsumerMessage) (backends.Entry, bool) {
+	job, err := decodeJob(msg.Value)
+	if err != nil {
+		return backends.Entry{}, false
+	}
+	e := backends.Entry{Job: job, State: backends.StateWaiting}
+	if n, ok := headerInt(msg.Headers, hdrAttempt); ok && n > 1 && n < 1<<30 {
+		e.Attempts = int(n) - 1
+	}
+	if n, ok := headerInt(msg.Headers, hdrDue); ok {
+		e.At = time.UnixMilli(n).UTC()
+	}
+	return e, true
+}
+
+// List answers the entries that pass f: the jobs after the group's commit
+// point on the topic and then the retry topic, as waiting, and then the
+// dead letters, partition by partition. Kafka cannot tell a waiting job
+// from one a worker holds, nor from one finished moments ago whose offset
+// is not committed yet: all of them read waiting here (the operator's tool
+// drops those whose record is final). A job that moved to the retry topic
+// since its offset was last committed is listed once, from the retry
+// topic. Reading the backlog does not touch the group: the workers' share
+// is unchanged. A search by id (f.ID) reads the dead letters only; a
+// waiting job is found by its record.
 func (q *Queue) List(ctx context.Context, f backends.Filter) ([]backends.Entry, error) {
-	if f.State != "" && f.State != backends.StateDead {
+	waiting := (f.State == "" || f.State == backends.StateWaiting) && f.ID == ""
+	dead := f.State == "" || f.State == backends.StateDead
+	if !waiting && !dead {
 		return nil, nil
 	}
 	cn, err := q.inspectConn(ctx, "list")
 	if err != nil {
 		return nil, err
 	}
-	spans, err := q.deadSpans(cn)
-	if err != nil {
-		return nil, err
+	full := func(out []backends.Entry) bool { return f.Limit > 0 && len(out) >= f.Limit }
+	var spans []span
+	if waiting {
+		for _, topic := range []string{q.opts.Topic, q.opts.RetryTopic} {
+			_, heads, err := q.lag(cn, topic)
+			if err != nil {
+				return nil, err
+			}
+			for _, h := range heads {
+				spans = append(spans, span{topic: topic, partition: h.partition, from: h.offset, newest: h.newest})
+			}
+		}
 	}
 	var out []backends.Entry
-	for _, s := range spans {
-		err := q.readSpan(ctx, cn, s, func(msg *sarama.ConsumerMessage) bool {
-			if e, ok := deadEntry(msg); ok && f.Match(&e) {
+	at := make(map[string]int) // job id → index in out, for waiting entries
+	read := func(spans []span, entry func(*sarama.ConsumerMessage) (backends.Entry, bool)) error {
+		for _, s := range spans {
+			err := q.readSpan(ctx, cn, s, func(msg *sarama.ConsumerMessage) bool {
+				e, ok := entry(msg)
+				if !ok || !f.Match(&e) {
+					return true
+				}
+				if e.State == backends.StateWaiting {
+					if i, seen := at[e.Job.ID]; seen {
+						out[i] = e // the later record: the job's retry
+						return true
+					}
+					at[e.Job.ID] = len(out)
+				}
 				out = append(out, e)
+				return !full(out)
+			})
+			if err != nil || full(out) {
+				return err
 			}
-			return f.Limit <= 0 || len(out) < f.Limit
-		})
+		}
+		return nil
+	}
+	if err := read(spans, waitingEntry); err != nil {
+		return nil, err
+	}
+	if dead && !full(out) {
+		spans, err := q.deadSpans(cn)
 		if err != nil {
 			return nil, err
 		}
-		if f.Limit > 0 && len(out) >= f.Limit {
-			break
+		if err := read(spans, deadEntry); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -123,6 +123,7 @@ func (q *Queue) approxDepth(ctx context.Context, cn *conn) (int64, error) {
 type head struct {
 	partition int32
 	offset    int64
+	newest    int64 // the high watermark: the backlog is [offset, newest)
 }
 
 // lag is the group's lag on topic, and where each partition's backlog
@@ -170,7 +171,7 @@ func (q *Queue) lag(cn *conn, topic string) (int64, []head, error) {
 		committed = max(committed, local[p])
 		if n := hwm - committed; n > 0 {
 			total += n
-			heads = append(heads, head{p, committed})
+			heads = append(heads, head{p, committed, hwm})
 		}
 	}
 	return total, heads, nil

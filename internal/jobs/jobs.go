@@ -193,6 +193,9 @@ func (s *Service) List(ctx context.Context, o ListOptions) (JobList, error) {
 			return out, fmt.Errorf("queue %q: %w", q.Name, err)
 		}
 		for _, e := range es {
+			if e.State == backends.StateWaiting && s.settled(ctx, e.Job.ID) {
+				continue
+			}
 			out.Jobs = append(out.Jobs, summary(q.Name, &e))
 		}
 		if len(out.Jobs) >= o.Limit {
@@ -200,6 +203,15 @@ func (s *Service) List(ctx context.Context, o ListOptions) (JobList, error) {
 		}
 	}
 	return out, nil
+}
+
+// settled reports whether job id's record is final. A queue lists what it
+// still holds, which includes cancelled jobs that stay until a worker drops
+// them (Redis marks them, Kafka cannot withdraw a record) and, on Kafka,
+// jobs finished whose offsets are not committed yet; their records tell.
+func (s *Service) settled(ctx context.Context, id string) bool {
+	rec, err := s.Results.Get(ctx, id)
+	return err == nil && rec.Status.Final()
 }
 
 // listRecords answers the jobs whose records are in status st.
