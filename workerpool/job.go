@@ -281,6 +281,16 @@ func (a *attempt) replay(ctx context.Context, client *upstream.Client, turn upst
 			a.logger().Warn("drain time over during the request; the job will be delivered again", keyErr, err)
 			return
 		}
+		if errors.Is(err, upstream.ErrSlotWait) {
+			// The endpoint's slots stayed taken for a whole timeout and
+			// nothing was sent: the job waits for its next turn, uncharged
+			// (its lease is kept meanwhile).
+			if turn, err = client.AwaitJob(ctx); err != nil {
+				a.logger().Warn("drain time over while the job waited for a slot; the job will be delivered again", keyErr, err)
+				return
+			}
+			continue
+		}
 		var ans *answer
 		class := ""
 		if err != nil {

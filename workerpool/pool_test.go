@@ -290,6 +290,35 @@ func TestLongRetryAfterReturnsTheJobUncharged(t *testing.T) {
 	}
 }
 
+// TestSlotWaitIsNotAnAttempt: jobs that wait longer than their timeout for
+// one of the endpoint's slots were never sent. They wait on, uncharged,
+// instead of failing as an ambiguous timeout: every POST completes with
+// one request to the app.
+func TestSlotWaitIsNotAnAttempt(t *testing.T) {
+	a := newApp(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		time.Sleep(120 * time.Millisecond)
+		fmt.Fprint(w, "done")
+	})
+	cfg := testConfig(t, a.URL)
+	cfg.Endpoints["app"].Timeout = 300 * time.Millisecond
+	cfg.Endpoints["app"].MaxConcurrency = 1
+	h := newHarness(t, cfg, harnessOptions{concurrency: 6})
+	h.start()
+	var jobs []*backends.Job
+	for range 6 {
+		jobs = append(jobs, h.submit("jobs", &backends.Job{Route: "orders", Method: "POST"}))
+	}
+	for _, j := range jobs {
+		r := h.wait(j.ID, backends.StatusCompleted, backends.StatusFailed)
+		if r.Status != backends.StatusCompleted || r.Attempts != 1 {
+			t.Errorf("job %s: %s after %d attempts (%q); want completed at the first", j.ID, r.Status, r.Attempts, r.Error)
+		}
+	}
+	if n := len(a.seen()); n != len(jobs) {
+		t.Errorf("the app saw %d requests, want %d", n, len(jobs))
+	}
+}
+
 func TestAmbiguousFailureOfNonIdempotentRequest(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -179,7 +179,9 @@ func (c *Client) AwaitJob(ctx context.Context) (Turn, error) {
 }
 
 // Send sends the job's request on the turn: it takes a concurrency slot
-// behind the waiting sync requests, then sends with the timeout. base sends
+// behind the waiting sync requests, then sends with the timeout. A slot
+// that is not free within the timeout fails with ErrTimeout wrapping
+// ErrSlotWait: the request was not sent. base sends
 // to the endpoint's URL itself (the original OpenHQM's submit API did)
 // instead of req's path under it. The answer is read whole; one over
 // maxBody bytes (zero: the pool's MaxResponseBodySize) is not read and
@@ -201,7 +203,8 @@ func (t Turn) Send(req *fasthttp.Request, resp *fasthttp.Response, timeout time.
 	if maxBody <= 0 {
 		maxBody = c.hc.MaxResponseBodySize
 	}
-	return c.send(req, resp, &exchange{deadline: deadline, limit: maxBody}, t.probe, base)
+	// The app gets the whole timeout, however long the slot took.
+	return c.send(req, resp, &exchange{deadline: time.Now().Add(timeout), limit: maxBody}, t.probe, base)
 }
 
 // Release gives back a turn that will not be sent.

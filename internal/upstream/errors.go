@@ -19,8 +19,8 @@ var (
 	// ErrTimeout means no answer arrived before the deadline. It is
 	// ambiguous: the app may have acted on the request. A deadline that
 	// passes while the request still waits for a concurrency slot is also
-	// reported as ErrTimeout (wrapping errSlotWait), because the caller's
-	// budget is spent either way.
+	// reported as ErrTimeout (wrapping ErrSlotWait), because the caller's
+	// budget is spent either way; that one is not ambiguous.
 	ErrTimeout = errors.New("upstream: timeout")
 	// ErrReset means the connection broke after the request was sent, or
 	// the answer could not be read (malformed, too large): ambiguous.
@@ -42,9 +42,10 @@ func (e *OpenError) Unwrap() error { return ErrOpen }
 
 func openError(retry time.Duration) error { return &OpenError{RetryAfter: retry} }
 
-// errSlotWait is wrapped with ErrTimeout when the deadline passed while the
-// request waited for a concurrency slot (it was never sent).
-var errSlotWait = errors.New("deadline passed while waiting for a concurrency slot")
+// ErrSlotWait is wrapped with ErrTimeout when the deadline passed while the
+// request waited for a concurrency slot: it was never sent, so the app did
+// nothing with it.
+var ErrSlotWait = errors.New("deadline passed while waiting for a concurrency slot")
 
 // classify maps a fasthttp client error onto the sentinels. It only runs on
 // the error path, so it may allocate.

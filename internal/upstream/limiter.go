@@ -142,5 +142,5 @@ var errSlotTimeout = &slotTimeoutError{}
 
 type slotTimeoutError struct{}
 
-func (*slotTimeoutError) Error() string   { return ErrTimeout.Error() + ": " + errSlotWait.Error() }
-func (*slotTimeoutError) Unwrap() []error { return []error{ErrTimeout, errSlotWait} }
+func (*slotTimeoutError) Error() string   { return ErrTimeout.Error() + ": " + ErrSlotWait.Error() }
+func (*slotTimeoutError) Unwrap() []error { return []error{ErrTimeout, ErrSlotWait} }
