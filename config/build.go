@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -206,6 +207,33 @@ func (b *builder) buildEndpoint(r *rawEndpoint) {
 	e.Headers = b.headers(m, "headers", r.Headers, true)
 	e.Auth = b.buildAuth(r.Auth)
 	e.CircuitBreaker = b.buildBreaker(r.CircuitBreaker)
+	e.Adaptive = b.buildAdaptive(r, e.MaxConcurrency)
+}
+
+// buildAdaptive validates an endpoint's adaptive_concurrency block, whose
+// ceiling is the endpoint's max_concurrency.
+func (b *builder) buildAdaptive(ep *rawEndpoint, ceiling int) *AdaptiveConcurrency {
+	r := ep.Adaptive
+	if r == nil {
+		return nil
+	}
+	m := &r.rawMeta
+	if ceiling <= 0 {
+		b.errorf(m.def(), "Adaptive concurrency without a ceiling", "adaptive_concurrency moves the limit under max_concurrency; set max_concurrency on endpoint %q (the most the app may ever get).", ep.Name)
+		return nil
+	}
+	a := &AdaptiveConcurrency{Min: int(b.atLeast(m, "min", int64(r.Min), 1, 1)), Tolerance: 1.5}
+	if a.Min > ceiling {
+		b.errorf(m.valueAt("min"), "Invalid min", "min is %d, above max_concurrency (%d); the limit moves between the two.", a.Min, ceiling)
+	}
+	if m.known("tolerance") {
+		if r.Tolerance < 1 || math.IsNaN(r.Tolerance) || math.IsInf(r.Tolerance, 0) {
+			b.errorf(m.valueAt("tolerance"), "Invalid tolerance", "tolerance is how many times its unloaded latency the app may take before the limit comes down: a number of at least 1, such as 1.5.")
+		} else {
+			a.Tolerance = r.Tolerance
+		}
+	}
+	return a
 }
 
 // buildBreaker validates an endpoint's circuit_breaker block.

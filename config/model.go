@@ -70,7 +70,19 @@ type Endpoint struct {
 	Headers        []Header      // static headers added to every request, sorted by name
 	Auth           Auth
 	CircuitBreaker *CircuitBreaker // nil: none
-	Range          hcl.Range       // the block's definition, for diagnostics
+	// Adaptive moves the concurrency limit under MaxConcurrency with the
+	// app's latency; nil: the limit is MaxConcurrency.
+	Adaptive *AdaptiveConcurrency
+	Range    hcl.Range // the block's definition, for diagnostics
+}
+
+// AdaptiveConcurrency is a gradient limit: while the app answers within
+// Tolerance times its unloaded latency the limit grows toward
+// MaxConcurrency; beyond, or on timeouts and 429/503 answers, it comes down
+// toward Min.
+type AdaptiveConcurrency struct {
+	Min       int     // default 1
+	Tolerance float64 // default 1.5
 }
 
 // CircuitBreaker stops openhqm from hammering an app that is down: after

@@ -122,6 +122,39 @@ route "all" {
 	}
 }
 
+// TestAdaptiveConcurrency: the block's defaults, and values as written.
+func TestAdaptiveConcurrency(t *testing.T) {
+	cfg, _, diags := Parse(map[string][]byte{"a.hcl": []byte(`
+endpoint "plain" {
+  url             = "http://127.0.0.1:8080"
+  max_concurrency = 8
+  adaptive_concurrency {}
+}
+endpoint "tuned" {
+  url             = "http://127.0.0.1:8081"
+  max_concurrency = 64
+  adaptive_concurrency {
+    min       = 4
+    tolerance = 2.5
+  }
+}
+endpoint "fixed" {
+  url             = "http://127.0.0.1:8082"
+  max_concurrency = 8
+}`)}, Options{LookupEnv: lookupTestEnv})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	got := map[string]*AdaptiveConcurrency{}
+	for name, e := range cfg.Endpoints {
+		got[name] = e.Adaptive
+	}
+	want := map[string]*AdaptiveConcurrency{"plain": {Min: 1, Tolerance: 1.5}, "tuned": {Min: 4, Tolerance: 2.5}, "fixed": nil}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("adaptive settings (-want +got):\n%s", diff)
+	}
+}
+
 // TestJSONSyntax checks that *.hcl.json is decoded and its problems are
 // located on the JSON lines (JSON has no comments for markers).
 func TestJSONSyntax(t *testing.T) {

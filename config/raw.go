@@ -54,6 +54,13 @@ type rawEndpoint struct {
 	Headers        map[string]string `hcl:"headers,optional" doc:"Static headers added to every request toward the app; default none."`
 	Auth           *rawAuth          `hcl:"auth,block" doc:"Outbound credentials injected toward the app; default none."`
 	CircuitBreaker *rawBreaker       `hcl:"circuit_breaker,block" doc:"Stops openhqm from hammering an app that is down: sync requests answer 503 at once (or spill, with on_overload = \"queue\") and jobs wait, uncharged, until a probe succeeds; default none."`
+	Adaptive       *rawAdaptive      `hcl:"adaptive_concurrency,block" doc:"Moves the concurrency limit between min and max_concurrency with the app's latency, so that worker replicas back off together from a slowing app without coordination; needs max_concurrency; default none: the limit is max_concurrency."`
+}
+
+type rawAdaptive struct {
+	rawMeta
+	Min       int     `hcl:"min,optional" doc:"Lowest the limit goes; default 1."`
+	Tolerance float64 `hcl:"tolerance,optional" doc:"How many times its unloaded latency the app may take before the limit comes down, at least 1; default 1.5."`
 }
 
 type rawBreaker struct {

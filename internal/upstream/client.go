@@ -230,9 +230,16 @@ func (c *Client) BreakerState() BreakerState {
 func (c *Client) send(req *fasthttp.Request, resp *fasthttp.Response, x *exchange, probe, base bool) error {
 	c.m.inFlight.Inc()
 	c.prepare(req, base)
+	var began time.Time
+	if c.lim != nil && c.lim.adaptive != nil {
+		began = time.Now()
+	}
 	streaming, err := c.do(req, resp, x)
 	if err != nil {
 		err = classify(err)
+	}
+	if !began.IsZero() {
+		c.sample(time.Since(began), resp, err)
 	}
 	if c.br != nil {
 		// An answer too large to store says nothing about the app's health.
@@ -243,6 +250,20 @@ func (c *Client) send(req *fasthttp.Request, resp *fasthttp.Response, x *exchang
 		c.finish()
 	}
 	return err
+}
+
+// sample feeds the adaptive limit one answer's latency (to its head, for
+// an answer that streams). A timeout, a 429 and a 503 are the app's signs
+// of overload; a request that did not reach the app says nothing of its
+// latency.
+func (c *Client) sample(latency time.Duration, resp *fasthttp.Response, err error) {
+	switch {
+	case err == nil:
+		code := resp.StatusCode()
+		c.lim.observe(latency, code == fasthttp.StatusTooManyRequests || code == fasthttp.StatusServiceUnavailable)
+	case errors.Is(err, ErrTimeout):
+		c.lim.observe(latency, true)
+	}
 }
 
 // finish gives back what a request held while it was in flight.

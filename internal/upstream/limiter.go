@@ -25,12 +25,19 @@ const (
 // maxPending interactive requests wait; a job's wait is bounded by the worker
 // pool's concurrency instead, so that queued jobs never crowd sync requests
 // out. It is safe for concurrent use; taking a free slot allocates nothing.
+//
+// With an adaptive limit (adaptive_concurrency) max moves under the
+// configured ceiling with the app's latency (see gradient): a lower max
+// takes effect as slots are released, a higher one hands slots to waiters
+// at once.
 type limiter struct {
 	mu         sync.Mutex
 	max        int
 	inUse      int
 	maxPending int
 	waiting    [2][]*waiter // by Priority, oldest first
+	adaptive   *gradient    // nil: max is fixed
+	onLimit    func(int)    // called, under mu, when an adaptive max changes
 }
 
 type waiter struct {
@@ -44,6 +51,40 @@ func newLimiter(maxConcurrency, maxPending int) *limiter {
 		return nil
 	}
 	return &limiter{max: maxConcurrency, maxPending: maxPending}
+}
+
+// newAdaptiveLimiter is a limiter whose max moves between floor and
+// maxConcurrency, from where the gradient starts. onLimit, when not nil, is
+// told each max.
+func newAdaptiveLimiter(maxConcurrency, maxPending, floor int, tolerance float64, onLimit func(int)) *limiter {
+	l := newLimiter(maxConcurrency, maxPending)
+	if l != nil {
+		l.adaptive = newGradient(floor, maxConcurrency, tolerance)
+		l.onLimit = onLimit
+		l.max = l.adaptive.current()
+		if onLimit != nil {
+			onLimit(l.max)
+		}
+	}
+	return l
+}
+
+// observe feeds an adaptive limit one completed request, while its slot is
+// still held; see gradient.sample.
+func (l *limiter) observe(latency time.Duration, dropped bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.adaptive.sample(latency, dropped, l.inUse)
+	if n == 0 || n == l.max {
+		return
+	}
+	l.max = n
+	if l.onLimit != nil {
+		l.onLimit(n)
+	}
+	for l.inUse < l.max && l.handOver() {
+		l.inUse++
+	}
 }
 
 // acquire takes a slot, waiting until deadline when none is free. An
@@ -105,10 +146,18 @@ func indexOf(ws []*waiter, w *waiter) int {
 }
 
 // release gives the slot to the oldest interactive waiter, else to the
-// oldest waiting job, else frees it.
+// oldest waiting job, else frees it. A slot above a lowered max is freed.
 func (l *limiter) release() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.inUse > l.max || !l.handOver() {
+		l.inUse--
+	}
+}
+
+// handOver gives a slot to the oldest interactive waiter, else to the
+// oldest waiting job; false when none waits. Called under mu.
+func (l *limiter) handOver() bool {
 	for p := range l.waiting {
 		if q := l.waiting[p]; len(q) > 0 {
 			w := q[0]
@@ -116,10 +165,10 @@ func (l *limiter) release() {
 			q[len(q)-1] = nil
 			l.waiting[p] = q[:len(q)-1]
 			w.ready <- struct{}{}
-			return
+			return true
 		}
 	}
-	l.inUse--
+	return false
 }
 
 // busy is the number of slots in use.

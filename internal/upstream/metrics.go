@@ -13,6 +13,7 @@ type poolMetrics struct {
 	wait       *prometheus.HistogramVec
 	waiting    *prometheus.GaugeVec
 	breaker    *prometheus.GaugeVec
+	limit      *prometheus.GaugeVec
 }
 
 func newPoolMetrics(r prometheus.Registerer) *poolMetrics {
@@ -38,6 +39,10 @@ func newPoolMetrics(r prometheus.Registerer) *poolMetrics {
 			Name: "openhqm_upstream_breaker_state",
 			Help: "Circuit breaker of the endpoint: 0 closed, 1 open, 2 half-open (a probe in flight).",
 		}, []string{"endpoint"})),
+		limit: register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "openhqm_upstream_concurrency_limit",
+			Help: "Requests this process lets in flight to the endpoint at once: max_concurrency, or the adaptive limit under it; 0: unlimited.",
+		}, []string{"endpoint"})),
 	}
 }
 
@@ -49,6 +54,7 @@ func (m *poolMetrics) forget(name string) {
 	m.wait.DeleteLabelValues(name, "background")
 	m.waiting.DeleteLabelValues(name)
 	m.breaker.DeleteLabelValues(name)
+	m.limit.DeleteLabelValues(name)
 }
 
 // clientMetrics are one endpoint's children, resolved once.
@@ -59,6 +65,7 @@ type clientMetrics struct {
 	waitBackground  prometheus.Observer
 	waitingJobs     prometheus.Gauge
 	breaker         prometheus.Gauge
+	limit           prometheus.Gauge
 }
 
 func (m *poolMetrics) forEndpoint(name string) *clientMetrics {
@@ -69,6 +76,7 @@ func (m *poolMetrics) forEndpoint(name string) *clientMetrics {
 		waitBackground:  m.wait.WithLabelValues(name, "background"),
 		waitingJobs:     m.waiting.WithLabelValues(name),
 		breaker:         m.breaker.WithLabelValues(name),
+		limit:           m.limit.WithLabelValues(name),
 	}
 }
 

@@ -99,7 +99,7 @@ func (p *Pool) Client(ep *config.Endpoint) *Client {
 		if sameLimits(old.ep, ep) {
 			c.lim = old.lim
 		} else {
-			c.lim = newLimiter(ep.MaxConcurrency, ep.MaxPending)
+			c.lim = newEndpointLimiter(ep, c.m)
 		}
 		if sameBreaker(old.ep, ep) {
 			c.br = old.br
@@ -110,7 +110,7 @@ func (p *Pool) Client(ep *config.Endpoint) *Client {
 		p.log.Debug("endpoint settings changed; keeping its connections", "endpoint", ep.Name)
 	default:
 		c.hc = p.newHostClient(ep)
-		c.lim = newLimiter(ep.MaxConcurrency, ep.MaxPending)
+		c.lim = newEndpointLimiter(ep, c.m)
 		c.br = p.newBreaker(ep, c.m)
 		if old != nil {
 			old.hc.CloseIdleConnections()
@@ -182,7 +182,23 @@ func sameTarget(a, b *config.Endpoint) bool {
 }
 
 func sameLimits(a, b *config.Endpoint) bool {
-	return a.MaxConcurrency == b.MaxConcurrency && a.MaxPending == b.MaxPending
+	x, y := a.Adaptive, b.Adaptive
+	return a.MaxConcurrency == b.MaxConcurrency && a.MaxPending == b.MaxPending &&
+		(x == y || (x != nil && y != nil && *x == *y))
+}
+
+// newEndpointLimiter is ep's limiter (nil without max_concurrency), which
+// exports its limit.
+func newEndpointLimiter(ep *config.Endpoint, m *clientMetrics) *limiter {
+	if ep.MaxConcurrency <= 0 {
+		m.limit.Set(0)
+		return nil
+	}
+	if a := ep.Adaptive; a != nil {
+		return newAdaptiveLimiter(ep.MaxConcurrency, ep.MaxPending, a.Min, a.Tolerance, func(n int) { m.limit.Set(float64(n)) })
+	}
+	m.limit.Set(float64(ep.MaxConcurrency))
+	return newLimiter(ep.MaxConcurrency, ep.MaxPending)
 }
 
 func sameBreaker(a, b *config.Endpoint) bool {

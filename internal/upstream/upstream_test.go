@@ -311,29 +311,57 @@ func TestPoolReuse(t *testing.T) {
 	}
 }
 
-func TestDoAllocs(t *testing.T) {
-	addr := startApp(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"ok":true}`) })
+// TestPoolAdaptiveLimiter: an adaptive limiter is kept across a reload
+// that leaves its settings alone, and replaced when they change.
+func TestPoolAdaptiveLimiter(t *testing.T) {
 	pool := NewPool(PoolOptions{})
 	defer pool.Close()
-	ep := endpoint(t, "a", "http://"+addr+"/base")
-	ep.MaxConcurrency, ep.MaxPending = 8, 8
-	ep.Auth = config.Auth{Type: config.AuthBearer, Token: "t"}
-	ep.Headers = []config.Header{{Name: "X-Service", Value: "openhqm"}}
-	c := pool.Client(ep)
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	run := func() {
-		req.Reset()
-		req.SetRequestURI("/p?q=1")
-		req.Header.SetHost("client")
-		if err := c.Do(req, resp, time.Now().Add(time.Second)); err != nil {
-			t.Fatal(err)
+	ep := func(tolerance float64) *config.Endpoint {
+		e := endpoint(t, "a", "http://127.0.0.1:1/x")
+		e.MaxConcurrency = 16
+		e.Adaptive = &config.AdaptiveConcurrency{Min: 1, Tolerance: tolerance}
+		return e
+	}
+	c1 := pool.Client(ep(1.5))
+	if c1.lim == nil || c1.lim.adaptive == nil || c1.lim.max != initialLimit {
+		t.Fatalf("limiter %+v, want an adaptive one starting at %d", c1.lim, initialLimit)
+	}
+	auth := ep(1.5)
+	auth.Auth = config.Auth{Type: config.AuthBearer, Token: "t"}
+	if c2 := pool.Client(auth); c2.lim != c1.lim {
+		t.Error("unchanged adaptive settings: want the same limiter")
+	}
+	if c3 := pool.Client(ep(2)); c3.lim == c1.lim || c3.lim.adaptive == nil {
+		t.Error("changed tolerance: want a new adaptive limiter")
+	}
+}
+
+func TestDoAllocs(t *testing.T) {
+	addr := startApp(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"ok":true}`) })
+	for _, adaptive := range []*config.AdaptiveConcurrency{nil, {Min: 1, Tolerance: 1.5}} {
+		pool := NewPool(PoolOptions{})
+		defer pool.Close()
+		ep := endpoint(t, "a", "http://"+addr+"/base")
+		ep.MaxConcurrency, ep.MaxPending = 8, 8
+		ep.Adaptive = adaptive
+		ep.Auth = config.Auth{Type: config.AuthBearer, Token: "t"}
+		ep.Headers = []config.Header{{Name: "X-Service", Value: "openhqm"}}
+		c := pool.Client(ep)
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		run := func() {
+			req.Reset()
+			req.SetRequestURI("/p?q=1")
+			req.Header.SetHost("client")
+			if err := c.Do(req, resp, time.Now().Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	for range 10 {
-		run()
-	}
-	if allocs := testing.AllocsPerRun(200, run); allocs != 0 {
-		t.Errorf("Do allocates %v times per request", allocs)
+		for range 10 {
+			run()
+		}
+		if allocs := testing.AllocsPerRun(200, run); allocs != 0 {
+			t.Errorf("Do (adaptive %v) allocates %v times per request", adaptive != nil, allocs)
+		}
 	}
 }

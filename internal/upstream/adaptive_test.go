@@ -1,0 +1,183 @@
+package upstream
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// app is a simulated app that serves knee requests at once in base time and
+// shares itself beyond: n in flight take base × n/knee each.
+type app struct {
+	base time.Duration
+	knee int
+}
+
+func (a app) latency(inFlight int) time.Duration {
+	return a.base * time.Duration(max(inFlight, a.knee)) / time.Duration(a.knee)
+}
+
+// drive runs windows of saturated demand (every slot admitted in use)
+// against a and answers the limit after each (not the half of it a probe
+// admits).
+func drive(g *gradient, a app, windows int) []int {
+	var limits []int
+	for range windows {
+		for {
+			n := g.current()
+			if g.sample(a.latency(n), false, n) != 0 {
+				limits = append(limits, int(g.limit))
+				break
+			}
+		}
+	}
+	return limits
+}
+
+// TestGradientFindsTheKnee: under saturated demand the limit settles
+// between the app's knee and 2 × tolerance × knee, far under the ceiling,
+// without ratcheting up through its probes, and climbs back to the ceiling
+// once the app is fast again.
+func TestGradientFindsTheKnee(t *testing.T) {
+	for _, tol := range []float64{1.5, 2} {
+		g := newGradient(1, 64, tol)
+		slow := app{base: 20 * time.Millisecond, knee: 8}
+		limits := drive(g, slow, 1000)
+		last := limits[len(limits)-300:]
+		for _, n := range last {
+			if n < slow.knee || float64(n) > 2*tol*float64(slow.knee) {
+				t.Fatalf("tolerance %v: limit %d in the last 300 windows (%v); want within [%d, %v]", tol, n, last, slow.knee, 2*tol*float64(slow.knee))
+			}
+		}
+		fast := app{base: 20 * time.Millisecond, knee: 1000}
+		limits = drive(g, fast, 200)
+		if got := limits[len(limits)-1]; got != 64 {
+			t.Fatalf("tolerance %v: limit %d after the app became fast again, want the ceiling 64 (%v)", tol, got, limits)
+		}
+	}
+}
+
+// TestGradientStaysAtTheCeilingForAFastApp: an app whose latency does not
+// grow with load keeps the configured limit.
+func TestGradientStaysAtTheCeilingForAFastApp(t *testing.T) {
+	g := newGradient(1, 32, 2)
+	limits := drive(g, app{base: 5 * time.Millisecond, knee: 1000}, 300)
+	if limits[0] != initialLimit {
+		t.Fatalf("first limit %d, want the initial %d", limits[0], initialLimit)
+	}
+	reached := slices.Index(limits, 32)
+	if reached < 0 || reached > 60 {
+		t.Fatalf("limit reached 32 after %d windows, want within 60: %v", reached, limits)
+	}
+	for _, n := range limits[reached:] {
+		if n != 32 {
+			t.Fatalf("limit %d after reaching 32, want 32 throughout: %v", n, limits)
+		}
+	}
+}
+
+// TestGradientBacksOffOnDrops: a window with a timeout or a 429/503 cuts
+// the limit by a tenth, down to the floor.
+func TestGradientBacksOffOnDrops(t *testing.T) {
+	g := newGradient(3, 20, 2)
+	g.limit = 20
+	want := 20.0
+	for range 40 {
+		for i := 0; ; i++ {
+			n := g.current()
+			if g.sample(10*time.Millisecond, i == 0, n) != 0 {
+				break
+			}
+		}
+		want = max(want*dropFactor, 3)
+		if int(g.limit) != int(want) {
+			t.Fatalf("limit %v after a dropped window, want %d", g.limit, int(want))
+		}
+	}
+	if int(g.limit) != 3 {
+		t.Fatalf("limit %v after 40 dropped windows, want the floor 3", g.limit)
+	}
+}
+
+// TestGradientIgnoresAppLimitedWindows: when fewer than half the slots are
+// in use the latency says nothing about the limit, which stays.
+func TestGradientIgnoresAppLimitedWindows(t *testing.T) {
+	g := newGradient(1, 40, 2)
+	g.limit = 40
+	for i := 0; i < 1000; i++ {
+		lat := 10 * time.Millisecond
+		if i > 100 {
+			lat = time.Second // slow, but only 3 in flight
+		}
+		g.sample(lat, false, 3)
+		if g.limit != 40 {
+			t.Fatalf("limit moved to %v on app-limited windows", g.limit)
+		}
+	}
+}
+
+// TestGradientFollowsALastingRise: when the app's unloaded latency rises
+// for good, the limit does not stay down: a probe at half the limit
+// measures the new unloaded latency, which the baseline then follows.
+func TestGradientFollowsALastingRise(t *testing.T) {
+	g := newGradient(1, 32, 2)
+	drive(g, app{base: 10 * time.Millisecond, knee: 1000}, 20)
+	limits := drive(g, app{base: 100 * time.Millisecond, knee: 1000}, 300)
+	if got := limits[len(limits)-1]; got != 32 {
+		t.Fatalf("limit %d after the app became uniformly 10× slower, want back at 32: %v", got, limits)
+	}
+}
+
+// TestAdaptiveLimiter: a lower limit takes effect as slots are released
+// (nothing is taken back), a higher one hands slots to waiters at once.
+func TestAdaptiveLimiter(t *testing.T) {
+	var reported []int
+	l := newAdaptiveLimiter(4, 8, 1, 2, func(n int) { reported = append(reported, n) })
+	deadline := time.Now().Add(5 * time.Second)
+	for range 4 {
+		if _, err := l.acquire(deadline, Background); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Drops cut the limit to 3, then 2 (4 × 0.9 = 3.6, × 0.9 = 3.24 → 3, 2.9 → 2).
+	for l.max == 4 || l.max == 3 {
+		l.observe(time.Millisecond, true)
+	}
+	if l.max != 2 || l.busy() != 4 {
+		t.Fatalf("max %d busy %d, want max 2 with the 4 slots still held", l.max, l.busy())
+	}
+	got := make(chan struct{})
+	go func() {
+		if _, err := l.acquire(deadline, Background); err == nil {
+			close(got)
+		}
+	}()
+	for _, bg := l.pending(); bg != 1; _, bg = l.pending() {
+		time.Sleep(time.Millisecond)
+	}
+	l.release()
+	l.release()
+	if l.busy() != 2 {
+		t.Fatalf("busy %d after two releases above the limit, want 2 (freed, not handed over)", l.busy())
+	}
+	select {
+	case <-got:
+		t.Fatal("a waiter got a slot above the lowered limit")
+	default:
+	}
+	// Fast, saturated windows raise the limit again, which lets the waiter in.
+	for l.max < 4 {
+		l.observe(time.Millisecond, false)
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter got no slot after the limit rose")
+	}
+	if l.busy() != 3 {
+		t.Fatalf("busy %d, want 3", l.busy())
+	}
+	if len(reported) == 0 || reported[len(reported)-1] != 4 {
+		t.Fatalf("limits reported %v, want the last to be 4", reported)
+	}
+}
