@@ -3,10 +3,8 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +19,7 @@ type sharedApp struct {
 	URL        string
 	base       time.Duration
 	knee       int64
-	inFlight   atomic.Int64
-	peak       atomic.Int64
+	inFlight   inFlight
 	mu         sync.Mutex
 	arrivals   int64
 	inFlightAt int64 // sum of in flight at arrival
@@ -32,23 +29,14 @@ type sharedApp struct {
 func startSharedApp(t *testing.T, base time.Duration, knee int64) *sharedApp {
 	t.Helper()
 	a := &sharedApp{base: base, knee: knee}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: a}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	a.URL = "http://" + l.Addr().String()
+	a.URL = serveHTTP(t, a)
 	return a
 }
 
 func (a *sharedApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, r.Body)
-	n := a.inFlight.Add(1)
-	defer a.inFlight.Add(-1)
-	for p := a.peak.Load(); n > p && !a.peak.CompareAndSwap(p, n); p = a.peak.Load() {
-	}
+	n := a.inFlight.enter()
+	defer a.inFlight.leave()
 	d := a.base * time.Duration(max(n, a.knee)) / time.Duration(a.knee)
 	time.Sleep(d)
 	a.mu.Lock()
@@ -131,7 +119,7 @@ telemetry {
 			start(t, fmt.Sprintf("worker%d", i), nil, "worker", "-c", dir, "--name", fmt.Sprintf("w%d", i), "--listen", addr)
 		}
 		waitCompleted(t, base, ids, 120*time.Second)
-		l := load{drain: time.Since(began), peak: a.peak.Load()}
+		l := load{drain: time.Since(began), peak: a.inFlight.peak.Load()}
 		a.mu.Lock()
 		l.requests = a.arrivals
 		l.meanInFlight = float64(a.inFlightAt) / float64(max(a.arrivals, 1))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -82,14 +81,7 @@ type switchApp struct {
 func startSwitchApp(t *testing.T) *switchApp {
 	t.Helper()
 	a := &switchApp{seen: map[string]int{}}
-	srv := &http.Server{Handler: a}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	a.URL = "http://" + l.Addr().String()
+	a.URL = serveHTTP(t, a)
 	return a
 }
 

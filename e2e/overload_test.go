@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,32 +22,36 @@ type fragileApp struct {
 	limit int64
 
 	down     atomic.Bool
-	inFlight atomic.Int64
-	peak     atomic.Int64
+	inFlight inFlight
 	mu       sync.Mutex
 	arrivals []time.Time
 }
 
+// inFlight counts the requests an app is serving and remembers the most
+// it ever served at once.
+type inFlight struct{ n, peak atomic.Int64 }
+
+// enter counts one more request and answers how many are in flight.
+func (f *inFlight) enter() int64 {
+	n := f.n.Add(1)
+	for p := f.peak.Load(); n > p && !f.peak.CompareAndSwap(p, n); p = f.peak.Load() {
+	}
+	return n
+}
+
+func (f *inFlight) leave() { f.n.Add(-1) }
+
 func startFragileApp(t *testing.T, delay time.Duration, limit int64) *fragileApp {
 	t.Helper()
 	a := &fragileApp{delay: delay, limit: limit}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: a}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	a.URL = "http://" + l.Addr().String()
+	a.URL = serveHTTP(t, a)
 	return a
 }
 
 func (a *fragileApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	n := a.inFlight.Add(1)
-	defer a.inFlight.Add(-1)
-	for p := a.peak.Load(); n > p && !a.peak.CompareAndSwap(p, n); p = a.peak.Load() {
-	}
+	n := a.inFlight.enter()
+	defer a.inFlight.leave()
 	a.mu.Lock()
 	a.arrivals = append(a.arrivals, time.Now())
 	a.mu.Unlock()
@@ -161,7 +164,7 @@ telemetry {
 		})
 	}
 	wg.Wait()
-	t.Logf("answers: %v; the app's peak in flight: %d", codes, a.peak.Load())
+	t.Logf("answers: %v; the app's peak in flight: %d", codes, a.inFlight.peak.Load())
 	for code, n := range codes {
 		if code >= 500 {
 			t.Errorf("%d requests answered %d", n, code)
@@ -181,7 +184,7 @@ telemetry {
 			t.Fatalf("job %s: %d %q %v, want the app's answer to %s", s.id, code, body, err, s.body)
 		}
 	}
-	if p := a.peak.Load(); p > 4 {
+	if p := a.inFlight.peak.Load(); p > 4 {
 		t.Errorf("the app had %d requests in flight at once, more than max_concurrency 4", p)
 	}
 }

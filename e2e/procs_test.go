@@ -143,6 +143,20 @@ type app struct {
 	total int
 }
 
+// serveHTTP serves h on a free port of 127.0.0.1 until the test ends and
+// answers its base URL.
+func serveHTTP(t *testing.T, h http.Handler) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + l.Addr().String()
+}
+
 func startApp(t *testing.T, delay time.Duration) *app {
 	t.Helper()
 	a := &app{delay: delay, seen: map[string]int{}}

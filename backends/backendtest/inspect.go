@@ -48,15 +48,7 @@ func RunInspector(t *testing.T, newQueue NewQueueFunc, caps InspectCapabilities)
 	if caps&ListsLive != 0 {
 		t.Run("ListWaitingAndInFlight", func(t *testing.T) {
 			q, in, name := open(t)
-			var ids []string
-			for i := range 3 {
-				j := NewJob(name, i)
-				if i == 2 {
-					j.Route = "billing"
-				}
-				enqueue(t, q, j)
-				ids = append(ids, j.ID)
-			}
+			ids := enqueueJobs(t, q, name, 3)
 			got := entryIDs(t, in, backends.Filter{State: backends.StateWaiting})
 			if diff := cmp.Diff(ids, got); diff != "" {
 				t.Fatalf("waiting (-want +got):\n%s", diff)
@@ -84,15 +76,7 @@ func RunInspector(t *testing.T, newQueue NewQueueFunc, caps InspectCapabilities)
 	if caps&ListsBacklog != 0 {
 		t.Run("ListBacklog", func(t *testing.T) {
 			q, in, name := open(t)
-			var ids []string
-			for i := range 3 {
-				j := NewJob(name, i)
-				if i == 2 {
-					j.Route = "billing"
-				}
-				enqueue(t, q, j)
-				ids = append(ids, j.ID)
-			}
+			ids := enqueueJobs(t, q, name, 3)
 			sorted := func(ids []string) []string { return slices.Sorted(slices.Values(ids)) }
 			if diff := cmp.Diff(sorted(ids), sorted(entryIDs(t, in, backends.Filter{State: backends.StateWaiting}))); diff != "" {
 				t.Fatalf("waiting (-want +got):\n%s", diff)
@@ -176,15 +160,7 @@ func RunInspector(t *testing.T, newQueue NewQueueFunc, caps InspectCapabilities)
 
 	t.Run("RedriveAndPurge", func(t *testing.T) {
 		q, in, name := open(t)
-		var ids []string
-		for i := range 4 {
-			j := NewJob(name, i)
-			if i == 3 {
-				j.Route = "billing"
-			}
-			enqueue(t, q, j)
-			ids = append(ids, j.ID)
-		}
+		ids := enqueueJobs(t, q, name, 4)
 		for _, d := range receiveAll(t, q, 4) {
 			dl := backends.DeadLetter{Job: d.Job, Reason: "upstream answered 503", Attempts: 2, LastStatus: 503, At: time.Now()}
 			if err := q.DeadLetter(ctx, d, dl); err != nil {
@@ -278,6 +254,22 @@ func receiveAll(t *testing.T, q backends.Queue, n int) []*backends.Delivery {
 		t.Fatalf("received %d of %d jobs", len(ds), n)
 	}
 	return ds
+}
+
+// enqueueJobs enqueues n jobs, the last on route billing, and answers
+// their ids.
+func enqueueJobs(t *testing.T, q backends.Queue, name string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		j := NewJob(name, i)
+		if i == n-1 {
+			j.Route = "billing"
+		}
+		enqueue(t, q, j)
+		ids = append(ids, j.ID)
+	}
+	return ids
 }
 
 func entryIDs(t *testing.T, in backends.Inspector, f backends.Filter) []string {
