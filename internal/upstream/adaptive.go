@@ -16,8 +16,11 @@ import (
 //
 //   - the app's unloaded latency (baseline) takes the window's average
 //     when that is lower;
-//   - a window with a timeout or a 429/503 answer cuts the limit by
-//     dropFactor;
+//   - a window with a 429/503 answer, or a timeout, cuts the limit by
+//     dropFactor. A timeout counts only when its budget was at least
+//     tolerance × baseline: a request whose caller left it less time
+//     (it waited for its slot, or its route's timeout is short) says
+//     nothing of the app, and is not counted at all;
 //   - a window that used under half the limit leaves it alone: the app was
 //     not what held the requests back;
 //   - otherwise gradient = clamp(tolerance × baseline / average, 0.5, 1),
@@ -74,16 +77,27 @@ func (g *gradient) current() int {
 	return int(g.limit)
 }
 
-// sample adds one completed request: its latency, whether it was dropped
-// (a timeout, or a 429 or 503 answer), and the slots in use as it ended.
-// It answers the number of requests to admit from now at the end of a
-// window, else 0.
-func (g *gradient) sample(latency time.Duration, dropped bool, inUse int) int {
+// outcome is how a request sent to the app ended, for the gradient.
+type outcome uint8
+
+const (
+	answered   outcome = iota // the app answered (other than 429/503)
+	overloaded                // the app answered 429 or 503
+	timedOut                  // no answer within the request's budget (its latency)
+)
+
+// sample adds one completed request: its latency, how it ended, and the
+// slots in use as it ended. It answers the number of requests to admit
+// from now at the end of a window, else 0.
+func (g *gradient) sample(latency time.Duration, o outcome, inUse int) int {
 	if g.probing && inUse > g.current() {
 		return 0 // still draining down to the probe's limit
 	}
+	if o == timedOut && (g.baseline == 0 || latency.Seconds() < g.tolerance*g.baseline) {
+		return 0 // its budget was too short to tell
+	}
 	g.n++
-	if dropped {
+	if o != answered {
 		g.dropped = true
 	} else {
 		g.ok++

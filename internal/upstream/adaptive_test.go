@@ -2,8 +2,14 @@ package upstream
 
 import (
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/openhqm/openhqm/config"
 )
 
 // app is a simulated app that serves knee requests at once in base time and
@@ -25,7 +31,7 @@ func drive(g *gradient, a app, windows int) []int {
 	for range windows {
 		for {
 			n := g.current()
-			if g.sample(a.latency(n), false, n) != 0 {
+			if g.sample(a.latency(n), answered, n) != 0 {
 				limits = append(limits, int(g.limit))
 				break
 			}
@@ -76,8 +82,8 @@ func TestGradientStaysAtTheCeilingForAFastApp(t *testing.T) {
 	}
 }
 
-// TestGradientBacksOffOnDrops: a window with a timeout or a 429/503 cuts
-// the limit by a tenth, down to the floor.
+// TestGradientBacksOffOnDrops: a window with a 429/503 cuts the limit by a
+// tenth, down to the floor.
 func TestGradientBacksOffOnDrops(t *testing.T) {
 	g := newGradient(3, 20, 2)
 	g.limit = 20
@@ -85,7 +91,11 @@ func TestGradientBacksOffOnDrops(t *testing.T) {
 	for range 40 {
 		for i := 0; ; i++ {
 			n := g.current()
-			if g.sample(10*time.Millisecond, i == 0, n) != 0 {
+			o := answered
+			if i == 0 {
+				o = overloaded
+			}
+			if g.sample(10*time.Millisecond, o, n) != 0 {
 				break
 			}
 		}
@@ -109,7 +119,7 @@ func TestGradientIgnoresAppLimitedWindows(t *testing.T) {
 		if i > 100 {
 			lat = time.Second // slow, but only 3 in flight
 		}
-		g.sample(lat, false, 3)
+		g.sample(lat, answered, 3)
 		if g.limit != 40 {
 			t.Fatalf("limit moved to %v on app-limited windows", g.limit)
 		}
@@ -128,6 +138,30 @@ func TestGradientFollowsALastingRise(t *testing.T) {
 	}
 }
 
+// TestGradientTimeouts: a timeout is a drop when the request had at least
+// tolerance × the unloaded latency to answer in, and is not counted at all
+// when its budget was shorter.
+func TestGradientTimeouts(t *testing.T) {
+	g := newGradient(1, 20, 2)
+	g.limit = 20
+	for g.baseline == 0 {
+		g.sample(10*time.Millisecond, answered, 20)
+	}
+	before := g.limit
+	for range 1000 {
+		g.sample(15*time.Millisecond, timedOut, 20) // 15 ms < 2 × 10 ms: too short to tell
+	}
+	if g.limit != before || g.n != 0 {
+		t.Fatalf("short timeouts moved the limit from %v to %v (window %d)", before, g.limit, g.n)
+	}
+	for g.limit == before {
+		g.sample(30*time.Millisecond, timedOut, 20)
+	}
+	if want := before * dropFactor; g.limit != want {
+		t.Fatalf("limit %v after a window of timeouts past tolerance, want %v", g.limit, want)
+	}
+}
+
 // TestAdaptiveLimiter: a lower limit takes effect as slots are released
 // (nothing is taken back), a higher one hands slots to waiters at once.
 func TestAdaptiveLimiter(t *testing.T) {
@@ -141,7 +175,7 @@ func TestAdaptiveLimiter(t *testing.T) {
 	}
 	// Drops cut the limit to 3, then 2 (4 × 0.9 = 3.6, × 0.9 = 3.24 → 3, 2.9 → 2).
 	for l.max == 4 || l.max == 3 {
-		l.observe(time.Millisecond, true)
+		l.observe(time.Millisecond, overloaded)
 	}
 	if l.max != 2 || l.busy() != 4 {
 		t.Fatalf("max %d busy %d, want max 2 with the 4 slots still held", l.max, l.busy())
@@ -167,7 +201,7 @@ func TestAdaptiveLimiter(t *testing.T) {
 	}
 	// Fast, saturated windows raise the limit again, which lets the waiter in.
 	for l.max < 4 {
-		l.observe(time.Millisecond, false)
+		l.observe(time.Millisecond, answered)
 	}
 	select {
 	case <-got:
@@ -179,5 +213,51 @@ func TestAdaptiveLimiter(t *testing.T) {
 	}
 	if len(reported) == 0 || reported[len(reported)-1] != 4 {
 		t.Fatalf("limits reported %v, want the last to be 4", reported)
+	}
+}
+
+// TestAdaptiveLimitHoldsUnderSyncWaits: callers that wait for a slot and
+// then run out of time at the app are not the app's overload. The app
+// always answers in 40 ms; 48 callers with 150 ms each share 16 slots, so
+// many wait most of their budget. The limit must not collapse (it fell to
+// 1 when such timeouts counted as drops).
+func TestAdaptiveLimitHoldsUnderSyncWaits(t *testing.T) {
+	addr := startApp(t, func(ctx *fasthttp.RequestCtx) {
+		time.Sleep(40 * time.Millisecond)
+		ctx.SetBodyString("ok")
+	})
+	pool := NewPool(PoolOptions{})
+	defer pool.Close()
+	ep := endpoint(t, "a", "http://"+addr+"/")
+	ep.MaxConcurrency, ep.MaxPending = 16, 1000
+	ep.Adaptive = &config.AdaptiveConcurrency{Min: 1, Tolerance: 1.5}
+	c := pool.Client(ep)
+	var answered, failed atomic.Int64
+	var wg sync.WaitGroup
+	stop := time.Now().Add(2 * time.Second)
+	for range 48 {
+		wg.Go(func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			for time.Now().Before(stop) {
+				req.Reset()
+				req.SetRequestURI("/x")
+				req.Header.SetHost("c")
+				if err := c.Do(req, resp, time.Now().Add(150*time.Millisecond)); err == nil {
+					answered.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	c.lim.mu.Lock()
+	limit := c.lim.adaptive.limit
+	c.lim.mu.Unlock()
+	t.Logf("%d answered, %d failed, limit %.1f", answered.Load(), failed.Load(), limit)
+	if limit < 8 {
+		t.Errorf("the adaptive limit fell to %.1f of 16 for an app whose latency never changed", limit)
 	}
 }

@@ -257,12 +257,13 @@ func (c *Client) send(req *fasthttp.Request, resp *fasthttp.Response, x *exchang
 // of overload; a request that did not reach the app says nothing of its
 // latency.
 func (c *Client) sample(latency time.Duration, resp *fasthttp.Response, err error) {
-	switch {
+	switch code := resp.StatusCode(); {
+	case err == nil && (code == fasthttp.StatusTooManyRequests || code == fasthttp.StatusServiceUnavailable):
+		c.lim.observe(latency, overloaded)
 	case err == nil:
-		code := resp.StatusCode()
-		c.lim.observe(latency, code == fasthttp.StatusTooManyRequests || code == fasthttp.StatusServiceUnavailable)
+		c.lim.observe(latency, answered)
 	case errors.Is(err, ErrTimeout):
-		c.lim.observe(latency, true)
+		c.lim.observe(latency, timedOut)
 	}
 }
 

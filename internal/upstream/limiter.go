@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -38,6 +39,7 @@ type limiter struct {
 	waiting    [2][]*waiter // by Priority, oldest first
 	adaptive   *gradient    // nil: max is fixed
 	onLimit    func(int)    // called, under mu, when an adaptive max changes
+	retired    atomic.Bool  // a newer configuration's limiter replaced this one
 }
 
 type waiter struct {
@@ -69,12 +71,20 @@ func newAdaptiveLimiter(maxConcurrency, maxPending, floor int, tolerance float64
 	return l
 }
 
+// retire marks l replaced by a newer configuration's limiter; it still
+// serves the requests and jobs that hold it. A nil l is a no-op.
+func (l *limiter) retire() {
+	if l != nil {
+		l.retired.Store(true)
+	}
+}
+
 // observe feeds an adaptive limit one completed request, while its slot is
 // still held; see gradient.sample.
-func (l *limiter) observe(latency time.Duration, dropped bool) {
+func (l *limiter) observe(latency time.Duration, o outcome) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := l.adaptive.sample(latency, dropped, l.inUse)
+	n := l.adaptive.sample(latency, o, l.inUse)
 	if n == 0 || n == l.max {
 		return
 	}

@@ -99,6 +99,7 @@ func (p *Pool) Client(ep *config.Endpoint) *Client {
 		if sameLimits(old.ep, ep) {
 			c.lim = old.lim
 		} else {
+			old.lim.retire()
 			c.lim = newEndpointLimiter(ep, c.m)
 		}
 		if sameBreaker(old.ep, ep) {
@@ -113,6 +114,7 @@ func (p *Pool) Client(ep *config.Endpoint) *Client {
 		c.lim = newEndpointLimiter(ep, c.m)
 		c.br = p.newBreaker(ep, c.m)
 		if old != nil {
+			old.lim.retire()
 			old.hc.CloseIdleConnections()
 			old.stopBreaker()
 			p.log.Debug("endpoint address changed; new connection pool", "endpoint", ep.Name)
@@ -159,6 +161,7 @@ func (p *Pool) Retain(keep map[string]*config.Endpoint) {
 		delete(p.clients, name)
 		c.hc.CloseIdleConnections()
 		c.stopBreaker()
+		c.lim.retire()
 		p.m.forget(name)
 	}
 }
@@ -195,7 +198,15 @@ func newEndpointLimiter(ep *config.Endpoint, m *clientMetrics) *limiter {
 		return nil
 	}
 	if a := ep.Adaptive; a != nil {
-		return newAdaptiveLimiter(ep.MaxConcurrency, ep.MaxPending, a.Min, a.Tolerance, func(n int) { m.limit.Set(float64(n)) })
+		var l *limiter
+		l = newAdaptiveLimiter(ep.MaxConcurrency, ep.MaxPending, a.Min, a.Tolerance, func(n int) {
+			// A limiter replaced by a reload still serves the requests
+			// and jobs of older generations; the gauge is its successor's.
+			if l == nil || !l.retired.Load() {
+				m.limit.Set(float64(n))
+			}
+		})
+		return l
 	}
 	m.limit.Set(float64(ep.MaxConcurrency))
 	return newLimiter(ep.MaxConcurrency, ep.MaxPending)

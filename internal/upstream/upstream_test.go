@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openhqm/openhqm/config"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
 
@@ -333,6 +334,44 @@ func TestPoolAdaptiveLimiter(t *testing.T) {
 	}
 	if c3 := pool.Client(ep(2)); c3.lim == c1.lim || c3.lim.adaptive == nil {
 		t.Error("changed tolerance: want a new adaptive limiter")
+	}
+}
+
+// TestRetiredLimiterLeavesTheGauge: after a reload replaced an adaptive
+// limiter with a fixed one, the old limiter (still serving older
+// generations' requests) no longer writes the endpoint's limit gauge.
+func TestRetiredLimiterLeavesTheGauge(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	pool := NewPool(PoolOptions{Registry: reg})
+	defer pool.Close()
+	adaptive := endpoint(t, "a", "http://127.0.0.1:1/x")
+	adaptive.MaxConcurrency = 32
+	adaptive.Adaptive = &config.AdaptiveConcurrency{Min: 1, Tolerance: 1.5}
+	old := pool.Client(adaptive)
+	gauge := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "openhqm_upstream_concurrency_limit" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no openhqm_upstream_concurrency_limit")
+		return 0
+	}
+	if g := gauge(); g != initialLimit {
+		t.Fatalf("gauge %v, want the adaptive start %d", g, initialLimit)
+	}
+	fixed := endpoint(t, "a", "http://127.0.0.1:1/x")
+	fixed.MaxConcurrency = 32
+	pool.Client(fixed)
+	for range 100 {
+		old.lim.observe(time.Millisecond, overloaded)
+	}
+	if g := gauge(); g != 32 {
+		t.Fatalf("gauge %v after the old limiter moved, want the fixed 32", g)
 	}
 }
 
