@@ -162,13 +162,14 @@ func (q *Queue) lag(cn *conn, topic string) (int64, []head, error) {
 				committed = b.Offset
 			}
 		}
-		if committed < 0 {
-			// Nothing committed yet: the group starts at the oldest record.
-			if committed, err = cn.client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
-				return 0, nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
-			}
+		// Nothing committed yet, the group starts at the oldest record; and
+		// records that retention dropped below the commit point are no
+		// backlog (nor readable).
+		oldest, err := cn.client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return 0, nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
 		}
-		committed = max(committed, local[p])
+		committed = max(committed, oldest, local[p])
 		if n := hwm - committed; n > 0 {
 			total += n
 			heads = append(heads, head{p, committed, hwm})
