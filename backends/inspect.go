@@ -45,13 +45,18 @@ type Filter struct {
 	Route string
 	ID    string
 	Limit int // ≤ 0: no bound
+	// Keep, when set, is asked last about each entry that passes the
+	// rest; one it answers false for is left out and does not count
+	// against Limit.
+	Keep func(*Entry) bool
 }
 
 // Match reports whether e passes f (Limit aside).
 func (f Filter) Match(e *Entry) bool {
 	return (f.State == "" || f.State == e.State) &&
 		(f.Route == "" || f.Route == e.Job.Route) &&
-		(f.ID == "" || f.ID == e.Job.ID)
+		(f.ID == "" || f.ID == e.Job.ID) &&
+		(f.Keep == nil || f.Keep(e))
 }
 
 // RedriveOptions selects the dead letters that go back to their queue.

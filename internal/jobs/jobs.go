@@ -188,14 +188,12 @@ func (s *Service) List(ctx context.Context, o ListOptions) (JobList, error) {
 		if err != nil {
 			return out, err
 		}
-		es, err := in.List(ctx, backends.Filter{State: backends.State(o.State), Route: o.Route, Limit: o.Limit - len(out.Jobs)})
+		es, err := in.List(ctx, backends.Filter{State: backends.State(o.State), Route: o.Route, Limit: o.Limit - len(out.Jobs),
+			Keep: func(e *backends.Entry) bool { return e.State != backends.StateWaiting || !s.settled(ctx, e.Job.ID) }})
 		if err != nil {
 			return out, fmt.Errorf("queue %q: %w", q.Name, err)
 		}
 		for _, e := range es {
-			if e.State == backends.StateWaiting && s.settled(ctx, e.Job.ID) {
-				continue
-			}
 			out.Jobs = append(out.Jobs, summary(q.Name, &e))
 		}
 		if len(out.Jobs) >= o.Limit {

@@ -127,7 +127,7 @@ func TestCancel(t *testing.T) {
 func TestShowListsEachAttempt(t *testing.T) {
 	s, _, res := newService(t)
 	ctx := context.Background()
-	at := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	at := time.Now().UTC().Truncate(time.Second)
 	id := "0123456789abcdef0123456789abcdef"
 	if err := res.Create(ctx, &backends.Result{ID: id, Route: "work", Status: backends.StatusPending, SubmittedAt: at}); err != nil {
 		t.Fatal(err)
@@ -150,5 +150,29 @@ func TestShowListsEachAttempt(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, d.Outcomes); diff != "" {
 		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+}
+
+// TestListLeavesOutFinishedWaitingJobs: jobs a queue still holds whose
+// records are final (cancelled on Redis, finished and not yet committed
+// on Kafka) are not listed as waiting, and do not use up --limit.
+func TestListLeavesOutFinishedWaitingJobs(t *testing.T) {
+	s, q, res := newService(t)
+	ctx := context.Background()
+	ids := []string{"00000000000000000000000000000001", "00000000000000000000000000000002", "00000000000000000000000000000003"}
+	for _, id := range ids {
+		submit(t, q, res, id)
+	}
+	for _, id := range ids[:2] {
+		if err := res.Update(ctx, &backends.Result{ID: id, Route: "work", Status: backends.StatusCompleted, CompletedAt: time.Now()}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := s.List(ctx, ListOptions{State: "waiting", Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Jobs) != 1 || l.Jobs[0].ID != ids[2] {
+		t.Fatalf("ls --state waiting --limit 2: %+v, want only %s", l.Jobs, ids[2])
 	}
 }
