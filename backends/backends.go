@@ -185,8 +185,10 @@ type Result struct {
 	StatusCode int
 	Headers    []Header
 	Body       []byte
-	// History holds the outcomes of the attempts that failed since the job
-	// was submitted (or redriven), oldest first: the latest MaxHistory.
+	// History holds the outcomes of the attempts sent to the app that
+	// failed since the job was submitted (or redriven), oldest first: the
+	// latest MaxHistory. A pause waited out in place belongs to the attempt
+	// it interrupted; one that sent the job back is an Uncounted entry.
 	History []Attempt
 }
 

@@ -164,7 +164,7 @@ func (a *attempt) run() {
 		// lost its lease): do not let a job that kills workers loop forever.
 		turn.Release()
 		a.fail(fmt.Sprintf("gave up: %d attempts ended without an outcome (the worker stopped or lost its lease); limit is %d",
-			a.res.Attempts-1, limit), nil)
+			a.res.Attempts-1, limit), nil, false)
 		return
 	}
 	if a.d.Attempt > 1 || !a.r.withdrawsCancelled() {
@@ -185,7 +185,7 @@ func (a *attempt) run() {
 	}
 	if client == nil {
 		a.p.m.errors.WithLabelValues(a.r.queue, a.job.Endpoint, "endpoint_missing").Inc()
-		a.fail(fmt.Sprintf("endpoint %q is not in the current configuration", a.job.Endpoint), nil)
+		a.fail(fmt.Sprintf("endpoint %q is not in the current configuration", a.job.Endpoint), nil, false)
 		return
 	}
 	a.replay(ctx, client, turn)
@@ -354,7 +354,7 @@ func (a *attempt) settleFailure(reason string, ans *answer, class string, retrya
 	if retryable {
 		reason += fmt.Sprintf(" (gave up after %d attempts)", a.res.Attempts)
 	}
-	a.fail(reason, ans)
+	a.fail(reason, ans, true)
 }
 
 // buildRequest fills req from the job, using buf (returned, perhaps grown)
@@ -493,15 +493,18 @@ func attemptOutcome(n int, at time.Time, reason string, ans *answer, uncounted b
 }
 
 // fail stores the job as failed with the reason and the last answer, then
-// copies it to the dead letter queue (which acks it).
-func (a *attempt) fail(reason string, ans *answer) {
+// copies it to the dead letter queue (which acks it). sent says whether
+// this attempt was sent to the app, and so goes into the job's history.
+func (a *attempt) fail(reason string, ans *answer, sent bool) {
 	a.letGo()
 	now := a.p.now()
 	r := *a.res
 	r.Status = backends.StatusFailed
 	r.UpdatedAt, r.CompletedAt = now, now
 	r.Error = reason
-	r.AddAttempt(attemptOutcome(r.Attempts, now, reason, ans, false))
+	if sent {
+		r.AddAttempt(attemptOutcome(r.Attempts, now, reason, ans, false))
+	}
 	if ans != nil {
 		r.StatusCode, r.Headers, r.Body = ans.status, ans.headers, ans.body
 	}

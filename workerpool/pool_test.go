@@ -207,6 +207,9 @@ func TestEndpointRemovedFailsJob(t *testing.T) {
 	if r.Status != backends.StatusFailed || !strings.Contains(r.Error, `endpoint "gone"`) || r.Attempts != 1 {
 		t.Errorf("result = %s %q attempts %d", r.Status, r.Error, r.Attempts)
 	}
+	if len(r.History) != 0 {
+		t.Errorf("history %+v: nothing was sent to an app, want none", r.History)
+	}
 	dls, _ := h.queues["jobs"].DeadLetters(context.Background(), 10)
 	if len(dls) != 1 || dls[0].Reason != r.Error {
 		t.Errorf("dead letters = %+v", dls)
