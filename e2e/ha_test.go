@@ -161,6 +161,11 @@ func checkFailover(t *testing.T, base string, subs []paced, killAt time.Duration
 	if len(ids) < minAccepted {
 		t.Errorf("%d of %d submits accepted, want at least %d", len(ids), len(subs), minAccepted)
 	}
+	// Once Redis has a primary again, every submit is accepted: the last
+	// second of the run has no refusal.
+	if last := subs[len(subs)-1].at; lastFailure > last-time.Second {
+		t.Errorf("a submit %v into the run was refused, and the run ended at %v: want the refusals over a second before its end", lastFailure.Round(time.Millisecond), last.Round(time.Millisecond))
+	}
 	waitCompleted(t, base, ids, 90*time.Second)
 	for _, s := range subs {
 		if s.code != http.StatusAccepted {
@@ -176,8 +181,12 @@ func checkFailover(t *testing.T, base string, subs []paced, killAt time.Duration
 // TestSentinelFailover: a primary, two replicas and three sentinels; serve
 // with an embedded worker keeps its queue and results there, every write
 // confirmed by a replica. 1,500 jobs at 100/s; the primary is SIGKILLed 4 s
-// in. Every job answered 202 completes with the app's answer, at least
-// 1,000 are accepted, and a replica is the primary afterwards.
+// in. Every job answered 202 completes with the app's answer, the submits
+// of the last second are all accepted, and a replica is the primary
+// afterwards. How long the sentinels take is Redis's: usually 2-3 s, but
+// on a loaded machine they may elect twice and the surviving replica must
+// resync before it confirms writes (8.6 s in one run), so the floor on
+// accepted submits is only what came before the kill and after recovery.
 func TestSentinelFailover(t *testing.T) {
 	s := testredis.StartSentinel(t, 2, 3)
 	a := startApp(t, time.Millisecond)
@@ -190,7 +199,7 @@ func TestSentinelFailover(t *testing.T) {
 
 	killAt := 4 * time.Second
 	subs := submitPaced(t, base, 1500, 100, map[time.Duration]func(){killAt: s.Primary.Kill})
-	checkFailover(t, base, subs, killAt, 1000)
+	checkFailover(t, base, subs, killAt, 500)
 
 	m, err := s.Master()
 	if err != nil || m == s.Primary.Addr() {
