@@ -198,13 +198,14 @@ func (t Turn) Send(req *fasthttp.Request, resp *fasthttp.Response, timeout time.
 		}
 		if waited > 0 {
 			c.m.waitBackground.Observe(waited.Seconds())
+			// The app gets the whole timeout, however long the slot took.
+			deadline = time.Now().Add(timeout)
 		}
 	}
 	if maxBody <= 0 {
 		maxBody = c.hc.MaxResponseBodySize
 	}
-	// The app gets the whole timeout, however long the slot took.
-	return c.send(req, resp, &exchange{deadline: time.Now().Add(timeout), limit: maxBody}, t.probe, base)
+	return c.send(req, resp, &exchange{deadline: deadline, limit: maxBody}, t.probe, base)
 }
 
 // Release gives back a turn that will not be sent.
