@@ -43,22 +43,23 @@ type span struct {
 	from, newest int64
 }
 
-// deadSpans answers, per partition of the dead-letter topic, the records
-// after the redrive group's commit point.
-func (q *Queue) deadSpans(cn *conn) ([]span, error) {
-	topic := q.opts.DeadLetterTopic
+// unhandled answers, per partition of topic, the records after group's
+// commit point. A partition's span starts at the oldest record kept when
+// nothing is committed or retention dropped records past the commit point,
+// and at floor[p] when that is later (nil: none).
+func unhandled(cn *conn, topic, group string, floor map[int32]int64) ([]span, error) {
 	parts, err := cn.client.Partitions(topic)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: partitions of %s: %w: %w", topic, backends.ErrUnavailable, err)
 	}
-	resp, err := cn.admin.ListConsumerGroupOffsets(q.redriveGroup(), map[string][]int32{topic: parts})
+	resp, err := cn.admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: parts})
 	if errors.Is(err, sarama.ErrGroupIDNotFound) {
-		resp, err = nil, nil
+		resp, err = nil, nil // no member joined yet: nothing committed
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kafka: committed offsets of %s: %w: %w", q.redriveGroup(), backends.ErrUnavailable, err)
+		return nil, fmt.Errorf("kafka: committed offsets of %s: %w: %w", group, backends.ErrUnavailable, err)
 	}
-	var out []span
+	out := make([]span, 0, len(parts))
 	for _, p := range parts {
 		newest, err := cn.client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
@@ -68,15 +69,21 @@ func (q *Queue) deadSpans(cn *conn) ([]span, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
 		}
-		from := oldest
+		from := max(oldest, floor[p])
 		if resp != nil {
-			if b := resp.GetBlock(topic, p); b != nil && b.Err == sarama.ErrNoError && b.Offset > from {
-				from = b.Offset
+			if b := resp.GetBlock(topic, p); b != nil && b.Err == sarama.ErrNoError {
+				from = max(from, b.Offset)
 			}
 		}
 		out = append(out, span{topic: topic, partition: p, from: from, newest: newest})
 	}
 	return out, nil
+}
+
+// deadSpans answers, per partition of the dead-letter topic, the records
+// after the redrive group's commit point.
+func (q *Queue) deadSpans(cn *conn) ([]span, error) {
+	return unhandled(cn, q.opts.DeadLetterTopic, q.redriveGroup(), nil)
 }
 
 // deadCount is the number of dead letters not yet handled.
@@ -214,13 +221,11 @@ func (q *Queue) List(ctx context.Context, f backends.Filter) ([]backends.Entry, 
 	var spans []span
 	if waiting {
 		for _, topic := range []string{q.opts.Topic, q.opts.RetryTopic} {
-			_, heads, err := q.lag(cn, topic)
+			_, backlog, err := q.lag(cn, topic)
 			if err != nil {
 				return nil, err
 			}
-			for _, h := range heads {
-				spans = append(spans, span{topic: topic, partition: h.partition, from: h.offset, newest: h.newest})
-			}
+			spans = append(spans, backlog...)
 		}
 	}
 	var out []backends.Entry

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -119,28 +118,10 @@ func (q *Queue) approxDepth(ctx context.Context, cn *conn) (int64, error) {
 	return main + retry, nil
 }
 
-// head is the first unfinished offset of a partition with a backlog.
-type head struct {
-	partition int32
-	offset    int64
-	newest    int64 // the high watermark: the backlog is [offset, newest)
-}
-
-// lag is the group's lag on topic, and where each partition's backlog
-// starts. For partitions this process owns, the local commit point (ahead
-// of the last auto-commit) is used.
-func (q *Queue) lag(cn *conn, topic string) (int64, []head, error) {
-	parts, err := cn.client.Partitions(topic)
-	if err != nil {
-		return 0, nil, fmt.Errorf("kafka: partitions of %s: %w: %w", topic, backends.ErrUnavailable, err)
-	}
-	resp, err := cn.admin.ListConsumerGroupOffsets(q.opts.Group, map[string][]int32{topic: parts})
-	if errors.Is(err, sarama.ErrGroupIDNotFound) {
-		resp, err = nil, nil // no member joined yet: nothing committed
-	}
-	if err != nil {
-		return 0, nil, fmt.Errorf("kafka: committed offsets of %s: %w: %w", q.opts.Group, backends.ErrUnavailable, err)
-	}
+// lag is the group's lag on topic, and the partitions with a backlog.
+// For partitions this process owns, the local commit point (ahead of the
+// last auto-commit) is used.
+func (q *Queue) lag(cn *conn, topic string) (int64, []span, error) {
 	local := make(map[int32]int64)
 	q.mu.Lock()
 	for c := range q.claims {
@@ -149,44 +130,30 @@ func (q *Queue) lag(cn *conn, topic string) (int64, []head, error) {
 		}
 	}
 	q.mu.Unlock()
+	spans, err := unhandled(cn, topic, q.opts.Group, local)
+	if err != nil {
+		return 0, nil, err
+	}
 	var total int64
-	var heads []head
-	for _, p := range parts {
-		hwm, err := cn.client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return 0, nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
-		}
-		committed := int64(-1)
-		if resp != nil {
-			if b := resp.GetBlock(topic, p); b != nil && b.Err == sarama.ErrNoError {
-				committed = b.Offset
-			}
-		}
-		// Nothing committed yet, the group starts at the oldest record; and
-		// records that retention dropped below the commit point are no
-		// backlog (nor readable).
-		oldest, err := cn.client.GetOffset(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			return 0, nil, fmt.Errorf("kafka: offsets of %s/%d: %w: %w", topic, p, backends.ErrUnavailable, err)
-		}
-		committed = max(committed, oldest, local[p])
-		if n := hwm - committed; n > 0 {
+	backlog := spans[:0]
+	for _, s := range spans {
+		if n := s.newest - s.from; n > 0 {
 			total += n
-			heads = append(heads, head{p, committed, hwm})
+			backlog = append(backlog, s)
 		}
 	}
-	return total, heads, nil
+	return total, backlog, nil
 }
 
-// headTime returns when the job at offset (or the first one after it) was
+// headTime returns when the job at h.from (or the first one after it) was
 // accepted, reading one batch of the partition.
-func (q *Queue) headTime(cn *conn, topic string, h head) (time.Time, bool) {
+func (q *Queue) headTime(cn *conn, topic string, h span) (time.Time, bool) {
 	b, err := cn.client.Leader(topic, h.partition)
 	if err != nil {
 		return time.Time{}, false
 	}
 	req := &sarama.FetchRequest{Version: 4, MinBytes: 1, MaxBytes: 1 << 20, Isolation: sarama.ReadUncommitted}
-	req.AddBlock(topic, h.partition, h.offset, 1<<20, -1)
+	req.AddBlock(topic, h.partition, h.from, 1<<20, -1)
 	resp, err := b.Fetch(req)
 	if err != nil {
 		return time.Time{}, false
@@ -201,7 +168,7 @@ func (q *Queue) headTime(cn *conn, topic string, h head) (time.Time, bool) {
 		}
 		batch := rs.RecordBatch
 		for _, r := range batch.Records {
-			if batch.FirstOffset+r.OffsetDelta < h.offset {
+			if batch.FirstOffset+r.OffsetDelta < h.from {
 				continue
 			}
 			if j, err := decodeJob(r.Value); err == nil && !j.CreatedAt.IsZero() {
