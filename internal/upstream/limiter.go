@@ -38,7 +38,7 @@ type limiter struct {
 	maxPending int
 	waiting    [2][]*waiter // by Priority, oldest first
 	adaptive   *gradient    // nil: max is fixed
-	onLimit    func(int)    // called, under mu, when an adaptive max changes
+	onLimit    func(int)    // called, under mu, when an adaptive max changes, until retired
 	retired    atomic.Bool  // a newer configuration's limiter replaced this one
 }
 
@@ -57,22 +57,20 @@ func newLimiter(maxConcurrency, maxPending int) *limiter {
 
 // newAdaptiveLimiter is a limiter whose max moves between floor and
 // maxConcurrency, from where the gradient starts. onLimit, when not nil, is
-// told each max.
+// told each new max until the limiter is retired.
 func newAdaptiveLimiter(maxConcurrency, maxPending, floor int, tolerance float64, onLimit func(int)) *limiter {
 	l := newLimiter(maxConcurrency, maxPending)
 	if l != nil {
 		l.adaptive = newGradient(floor, maxConcurrency, tolerance)
 		l.onLimit = onLimit
 		l.max = l.adaptive.current()
-		if onLimit != nil {
-			onLimit(l.max)
-		}
 	}
 	return l
 }
 
 // retire marks l replaced by a newer configuration's limiter; it still
-// serves the requests and jobs that hold it. A nil l is a no-op.
+// serves the requests and jobs that hold it, but no longer reports its
+// max. A nil l is a no-op.
 func (l *limiter) retire() {
 	if l != nil {
 		l.retired.Store(true)
@@ -89,7 +87,7 @@ func (l *limiter) observe(latency time.Duration, o outcome) {
 		return
 	}
 	l.max = n
-	if l.onLimit != nil {
+	if l.onLimit != nil && !l.retired.Load() {
 		l.onLimit(n)
 	}
 	for l.inUse < l.max && l.handOver() {

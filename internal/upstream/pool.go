@@ -197,19 +197,14 @@ func newEndpointLimiter(ep *config.Endpoint, m *clientMetrics) *limiter {
 		m.limit.Set(0)
 		return nil
 	}
+	var l *limiter
 	if a := ep.Adaptive; a != nil {
-		var l *limiter
-		l = newAdaptiveLimiter(ep.MaxConcurrency, ep.MaxPending, a.Min, a.Tolerance, func(n int) {
-			// A limiter replaced by a reload still serves the requests
-			// and jobs of older generations; the gauge is its successor's.
-			if l == nil || !l.retired.Load() {
-				m.limit.Set(float64(n))
-			}
-		})
-		return l
+		l = newAdaptiveLimiter(ep.MaxConcurrency, ep.MaxPending, a.Min, a.Tolerance, func(n int) { m.limit.Set(float64(n)) })
+	} else {
+		l = newLimiter(ep.MaxConcurrency, ep.MaxPending)
 	}
-	m.limit.Set(float64(ep.MaxConcurrency))
-	return newLimiter(ep.MaxConcurrency, ep.MaxPending)
+	m.limit.Set(float64(l.max))
+	return l
 }
 
 func sameBreaker(a, b *config.Endpoint) bool {
